@@ -1,0 +1,71 @@
+# Thin wrapper over CMake. `make run` and `make test` install what they need on a fresh Debian
+# machine (as root), so a clean clone needs nothing else.
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+JOBS       ?= $(shell nproc)
+FUZZ_SECONDS ?= 20
+PYTHON     := /usr/bin/python3
+
+DEB_PACKAGES := build-essential cmake clang libcmocka-dev mosquitto mosquitto-clients \
+                python3-paho-mqtt python3-pytest nodejs npm
+
+.PHONY: all deps run test test-unit test-integration test-asan fuzz fuzz-smoke clean FORCE
+
+all: $(BUILD)/petrel
+
+# Install missing Debian packages when running as root; otherwise just say what is missing.
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:" $$missing; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "missing Debian packages (run as root to install):" $$missing; exit 1; \
+	  fi; \
+	fi
+
+$(BUILD)/Makefile:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+
+$(BUILD)/petrel: deps $(BUILD)/Makefile FORCE
+	$(MAKE) -C $(BUILD) -j$(JOBS) --no-print-directory
+
+FORCE:
+
+run: $(BUILD)/petrel
+	$(BUILD)/petrel -c petrel.conf
+
+test: test-unit test-integration test-asan fuzz-smoke
+
+test-unit: $(BUILD)/petrel
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+
+test-integration: $(BUILD)/petrel
+	PETREL_BIN=$(abspath $(BUILD)/petrel) $(PYTHON) -m pytest -q tests/integration
+
+# The whole suite again with AddressSanitizer and UndefinedBehaviorSanitizer.
+test-asan: deps
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPETREL_SANITIZE=ON >/dev/null
+	$(MAKE) -C $(ASAN_BUILD) -j$(JOBS) --no-print-directory
+	cd $(ASAN_BUILD) && ctest --output-on-failure -j$(JOBS)
+	PETREL_BIN=$(abspath $(ASAN_BUILD)/petrel) PETREL_SANITIZED=1 \
+	  $(PYTHON) -m pytest -q tests/integration
+
+# Every libFuzzer target for FUZZ_SECONDS each (make fuzz FUZZ_SECONDS=600 for a long run).
+fuzz: fuzz-smoke
+fuzz-smoke: deps
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPETREL_FUZZ=ON >/dev/null
+	$(MAKE) -C $(FUZZ_BUILD) -j$(JOBS) --no-print-directory
+	@for f in $(FUZZ_BUILD)/fuzz_*; do \
+	  name=$$(basename $$f); corpus=tests/fuzz/corpus/$${name#fuzz_}; mkdir -p $(FUZZ_BUILD)/corpus-$$name; \
+	  echo "fuzz $$name for $(FUZZ_SECONDS)s"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 $(FUZZ_BUILD)/corpus-$$name \
+	      $$( [ -d $$corpus ] && echo $$corpus ) 2>$(FUZZ_BUILD)/$$name.log \
+	    || { tail -50 $(FUZZ_BUILD)/$$name.log; exit 1; }; \
+	done
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -1,0 +1,140 @@
+/*
+ * map.c - see map.h.
+ */
+#include "base/map.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/xalloc.h"
+
+void
+map_init(struct map *m)
+{
+    m->slots = NULL;
+    m->cap = 0;
+    m->n = 0;
+}
+
+void
+map_fini(struct map *m)
+{
+    free(m->slots);
+    map_init(m);
+}
+
+uint64_t
+map_hash(struct slice key)
+{
+    /* FNV-1a over 8-byte words, then a final avalanche; keys here are short ids and topics. */
+    uint64_t h = 0xcbf29ce484222325ull ^ key.len;
+    size_t i = 0;
+
+    for (; i + 8 <= key.len; i += 8) {
+        uint64_t w;
+        memcpy(&w, key.p + i, 8);
+        h = (h ^ w) * 0x100000001b3ull;
+        h ^= h >> 29;
+    }
+    for (; i < key.len; i++)
+        h = (h ^ key.p[i]) * 0x100000001b3ull;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    return h;
+}
+
+static size_t
+find_slot(const struct map *m, struct slice key, uint64_t h)
+{
+    size_t mask = m->cap - 1;
+    size_t i = (size_t)h & mask;
+
+    while (m->slots[i].val) {
+        if (m->slots[i].hash == h && slice_eq(m->slots[i].key, key))
+            return i;
+        i = (i + 1) & mask;
+    }
+    return i;
+}
+
+void *
+map_get(const struct map *m, struct slice key)
+{
+    if (m->n == 0)
+        return NULL;
+    return m->slots[find_slot(m, key, map_hash(key))].val;
+}
+
+static void
+grow(struct map *m)
+{
+    struct map_entry *old = m->slots;
+    size_t old_cap = m->cap;
+
+    m->cap = old_cap ? old_cap * 2 : 16;
+    m->slots = xcalloc(m->cap, sizeof(*m->slots));
+    for (size_t i = 0; i < old_cap; i++) {
+        if (old[i].val)
+            m->slots[find_slot(m, old[i].key, old[i].hash)] = old[i];
+    }
+    free(old);
+}
+
+void *
+map_put(struct map *m, struct slice key, void *val)
+{
+    if ((m->n + 1) * 4 > m->cap * 3)
+        grow(m);
+    uint64_t h = map_hash(key);
+    size_t i = find_slot(m, key, h);
+    void *old = m->slots[i].val;
+
+    m->slots[i] = (struct map_entry){key, h, val};
+    if (!old)
+        m->n++;
+    return old;
+}
+
+void *
+map_del(struct map *m, struct slice key)
+{
+    if (m->n == 0)
+        return NULL;
+    size_t mask = m->cap - 1;
+    size_t i = find_slot(m, key, map_hash(key));
+    void *old = m->slots[i].val;
+
+    if (!old)
+        return NULL;
+    /* Backward-shift: pull later members of the probe run into the hole. */
+    size_t j = i;
+    for (;;) {
+        m->slots[i].val = NULL;
+        for (;;) {
+            j = (j + 1) & mask;
+            if (!m->slots[j].val)
+                goto done;
+            size_t home = (size_t)m->slots[j].hash & mask;
+            /* Move j into i unless its home lies cyclically in (i, j]. */
+            if (i <= j ? (home <= i || home > j) : (home <= i && home > j))
+                break;
+        }
+        m->slots[i] = m->slots[j];
+        i = j;
+    }
+done:
+    m->n--;
+    return old;
+}
+
+void *
+map_next(const struct map *m, size_t *pos)
+{
+    while (*pos < m->cap) {
+        void *v = m->slots[(*pos)++].val;
+        if (v)
+            return v;
+    }
+    return NULL;
+}

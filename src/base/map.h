@@ -1,0 +1,48 @@
+/*
+ * map.h - a hash map from byte-string keys to pointers (open addressing, linear probing,
+ * backward-shift deletion: no tombstones, so lookups stay short under churn).
+ *
+ * The map borrows each key: the caller keeps the key bytes alive and unchanged while the entry
+ * exists (usually the key points into the value object itself).
+ */
+#ifndef PETREL_BASE_MAP_H
+#define PETREL_BASE_MAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/slice.h"
+
+struct map_entry {
+    struct slice key;
+    uint64_t hash;
+    void *val;           /* NULL marks an empty slot */
+};
+
+struct map {
+    struct map_entry *slots;
+    size_t cap;          /* a power of two, or 0 */
+    size_t n;
+};
+
+void map_init(struct map *m);
+void map_fini(struct map *m);
+
+uint64_t map_hash(struct slice key);
+
+/* The value stored under `key`, or NULL. */
+void *map_get(const struct map *m, struct slice key);
+
+/* Store `val` (not NULL) under `key`, replacing any value there. Returns the value replaced, or
+ * NULL. Aborts when memory runs out (the map grows by doubling). */
+void *map_put(struct map *m, struct slice key, void *val);
+
+/* Remove `key`. Returns the value removed, or NULL. */
+void *map_del(struct map *m, struct slice key);
+
+/* Iteration: `*pos` starts at 0; returns the next value or NULL at the end. The map must not
+ * change during the walk except through map_iter_del-free patterns: collect first, then
+ * remove. */
+void *map_next(const struct map *m, size_t *pos);
+
+#endif

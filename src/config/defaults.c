@@ -1,0 +1,96 @@
+/*
+ * defaults.c - the configuration's defaults, its listeners list, and freeing it all.
+ *
+ * Defaults follow Mosquitto 2 except where docs/configuration.md says otherwise
+ * (allow_anonymous, set_tcp_nodelay).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/xalloc.h"
+#include "config/internal.h"
+
+void
+config_defaults(struct config *c)
+{
+    memset(c, 0, sizeof(*c));
+
+    /* Mosquitto 2 refuses anonymous clients once a listener is configured; Petrel lets them
+     * in until password files exist, and listens on loopback only unless told otherwise. */
+    c->allow_anonymous = true;
+    c->allow_zero_length_clientid = true;
+
+    c->max_connections = -1;
+    c->max_inflight_messages = 20;
+    c->max_inflight_bytes = 0;
+    c->max_queued_messages = 1000;
+    c->max_queued_bytes = 0;
+    c->max_packet_size = 0;
+    c->max_keepalive = 65535;
+    c->message_size_limit = 0;
+    c->max_topic_alias = 10;
+    c->maximum_qos = 2;
+    c->retain_available = true;
+    c->per_listener_settings = false;
+    c->upgrade_outgoing_qos = false;
+    c->persistent_client_expiration = -1;
+    /* Mosquitto's default is false; small MQTT packets are latency-bound, so Petrel sends
+     * them at once. */
+    c->set_tcp_nodelay = true;
+
+    c->log_types = LOG_T_ERROR | LOG_T_WARNING | LOG_T_NOTICE | LOG_T_INFO;
+    c->log_to_stderr = true;
+    c->log_to_stdout = false;
+    c->log_file = NULL;
+    c->log_timestamp = true;
+
+    c->sys_interval = 10;
+
+    c->p2p_enabled = true;
+    c->p2p_keyword = xstrdup("p2p");
+    c->p2p_parents = NULL;
+    c->n_p2p_parents = 0;
+
+    c->workers = 0;
+    c->max_subscriptions_per_client = 0;
+}
+
+size_t
+config_listener_add(struct config *c, const struct config_listener *li)
+{
+    c->listeners = xrealloc(c->listeners, (c->n_listeners + 1) * sizeof(*c->listeners));
+    c->listeners[c->n_listeners] = *li;
+    return c->n_listeners++;
+}
+
+void
+config_add_default_listener(struct config *c, uint16_t port)
+{
+    struct config_listener li = {
+        .port = port,
+        .bind_address = xstrdup("127.0.0.1"),
+        .protocol = LISTENER_MQTT,
+        .max_connections = -1,
+        .file = xstrdup("(built-in)"),
+        .line = 0,
+        .socket_domain = LISTENER_DOMAIN_ANY,
+    };
+
+    config_listener_add(c, &li);
+}
+
+void
+config_fini(struct config *c)
+{
+    for (size_t i = 0; i < c->n_listeners; i++) {
+        free(c->listeners[i].bind_address);
+        free(c->listeners[i].file);
+    }
+    free(c->listeners);
+    free(c->log_file);
+    free(c->p2p_keyword);
+    for (size_t i = 0; i < c->n_p2p_parents; i++)
+        free(c->p2p_parents[i]);
+    free(c->p2p_parents);
+    memset(c, 0, sizeof(*c));
+}

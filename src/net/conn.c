@@ -1,0 +1,256 @@
+/*
+ * conn.c - buffered non-blocking connections; see conn.h.
+ */
+#include "net/conn.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/xalloc.h"
+
+/* Bytes read per read() call, and per readiness event before yielding to other clients. */
+#define CONN_READ_CHUNK (64 * 1024)
+#define CONN_READ_BUDGET (1024 * 1024)
+/* Idle connections give back buffers larger than this. */
+#define CONN_IDLE_KEEP 4096
+
+struct conn {
+    struct loop_watch watch;
+    struct conn_pool *pool;
+    struct list link;        /* in pool->all */
+    struct list dirty_link;  /* in pool->dirty while output waits for the flush */
+    struct list close_link;  /* in pool->closing once closed */
+    const struct conn_ops *ops;
+    void *ud;
+    struct buf in;
+    struct buf out;
+    bool is_closing;
+    bool want_out;           /* EPOLLOUT armed */
+    char peer[64];
+};
+
+void
+conn_pool_init(struct conn_pool *p, struct loop *loop, bool nodelay)
+{
+    memset(p, 0, sizeof(*p));
+    p->loop = loop;
+    p->nodelay = nodelay;
+    list_init(&p->all);
+    list_init(&p->dirty);
+    list_init(&p->closing);
+}
+
+static void conn_on_event(void *ud, uint32_t events);
+
+struct conn *
+conn_new(struct conn_pool *p, int fd, const char *peer, const struct conn_ops *ops, void *ud)
+{
+    struct conn *c = xcalloc(1, sizeof(*c));
+
+    if (p->nodelay) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    c->watch = (struct loop_watch){fd, conn_on_event, c};
+    c->pool = p;
+    c->ops = ops;
+    c->ud = ud;
+    buf_init(&c->in);
+    buf_init(&c->out);
+    list_init(&c->dirty_link);
+    list_init(&c->close_link);
+    snprintf(c->peer, sizeof(c->peer), "%s", peer);
+    if (loop_add(p->loop, &c->watch, EPOLLIN | EPOLLRDHUP) != 0) {
+        close(fd);
+        free(c);
+        return NULL;
+    }
+    list_push(&p->all, &c->link);
+    p->n_conns++;
+    return c;
+}
+
+void
+conn_set_handler(struct conn *c, const struct conn_ops *ops, void *ud)
+{
+    c->ops = ops;
+    c->ud = ud;
+}
+
+struct buf *
+conn_in(struct conn *c)
+{
+    return &c->in;
+}
+
+struct buf *
+conn_out(struct conn *c)
+{
+    return &c->out;
+}
+
+size_t
+conn_out_pending(const struct conn *c)
+{
+    return c->out.len;
+}
+
+bool
+conn_is_closing(const struct conn *c)
+{
+    return c->is_closing;
+}
+
+const char *
+conn_peer(const struct conn *c)
+{
+    return c->peer;
+}
+
+void
+conn_wrote(struct conn *c)
+{
+    if (!c->is_closing && list_empty(&c->dirty_link))
+        list_push(&c->pool->dirty, &c->dirty_link);
+}
+
+void
+conn_close(struct conn *c)
+{
+    if (c->is_closing)
+        return;
+    c->is_closing = true;
+    list_remove(&c->dirty_link);
+    list_push(&c->pool->closing, &c->close_link);
+}
+
+/* Write as much of the output as the socket takes. Returns 0, or -1 when the socket failed. */
+static int
+flush(struct conn *c)
+{
+    while (c->out.len > 0) {
+        ssize_t n = send(c->watch.fd, c->out.p, c->out.len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            return -1;
+        }
+        c->pool->bytes_out += (uint64_t)n;
+        buf_consume(&c->out, (size_t)n);
+    }
+    bool want = c->out.len > 0;
+    if (want != c->want_out && !c->is_closing) {
+        c->want_out = want;
+        loop_mod(c->pool->loop, &c->watch, EPOLLIN | EPOLLRDHUP | (want ? EPOLLOUT : 0));
+    }
+    if (!want)
+        buf_shrink(&c->out, CONN_IDLE_KEEP);
+    return 0;
+}
+
+static void
+read_input(struct conn *c)
+{
+    size_t budget = CONN_READ_BUDGET;
+
+    while (!c->is_closing && budget > 0) {
+        if (buf_reserve(&c->in, CONN_READ_CHUNK) != 0) {
+            conn_close(c);
+            return;
+        }
+        ssize_t n = recv(c->watch.fd, c->in.p + c->in.len, c->in.cap - c->in.len, 0);
+        if (n == 0) {
+            conn_close(c);
+            return;
+        }
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                conn_close(c);
+            return;
+        }
+        c->in.len += (size_t)n;
+        c->pool->bytes_in += (uint64_t)n;
+        budget = (size_t)n >= budget ? 0 : budget - (size_t)n;
+        c->ops->on_input(c->ud, c);
+        if ((size_t)n < CONN_READ_CHUNK)
+            break;
+    }
+    if (c->in.len == 0)
+        buf_shrink(&c->in, CONN_IDLE_KEEP);
+}
+
+static void
+conn_on_event(void *ud, uint32_t events)
+{
+    struct conn *c = ud;
+
+    if (c->is_closing)
+        return;
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        read_input(c);
+    if (!c->is_closing && (events & EPOLLOUT) && flush(c) != 0)
+        conn_close(c);
+}
+
+static void
+finish_close(struct conn *c)
+{
+    struct conn_pool *p = c->pool;
+
+    list_remove(&c->close_link);
+    if (c->ops && c->ops->on_close)
+        c->ops->on_close(c->ud, c);
+    /* Last words (a DISCONNECT or a refusing CONNACK) go out if the socket takes them now. */
+    c->want_out = false;
+    flush(c);
+    loop_del(p->loop, &c->watch);
+    close(c->watch.fd);
+    list_remove(&c->link);
+    list_remove(&c->dirty_link);
+    p->n_conns--;
+    buf_fini(&c->in);
+    buf_fini(&c->out);
+    free(c);
+}
+
+void
+conn_pool_after(void *pool)
+{
+    struct conn_pool *p = pool;
+    struct list *pos;
+
+    /* on_close may close or write to other connections, so loop until both lists settle. */
+    while (!list_empty(&p->dirty) || !list_empty(&p->closing)) {
+        while ((pos = list_first(&p->dirty)) != NULL) {
+            struct conn *c = list_entry(pos, struct conn, dirty_link);
+            list_remove(pos);
+            if (flush(c) != 0)
+                conn_close(c);
+        }
+        while ((pos = list_first(&p->closing)) != NULL)
+            finish_close(list_entry(pos, struct conn, close_link));
+    }
+}
+
+void
+conn_pool_fini(struct conn_pool *p)
+{
+    struct list *pos, *tmp;
+
+    list_for_each_safe(pos, tmp, &p->all)
+    {
+        conn_close(list_entry(pos, struct conn, link));
+    }
+    conn_pool_after(p);
+}

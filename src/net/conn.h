@@ -1,0 +1,67 @@
+/*
+ * conn.h - one client connection: a non-blocking socket with an input buffer and an output
+ * buffer. Bytes only; the protocol lives above (session/).
+ *
+ * Output is appended to conn_out() and flushed once per loop iteration (conn_pool_after), so a
+ * burst of small packets costs one write. Closing is deferred the same way: conn_close() marks
+ * the connection, and the pool finishes the close after the iteration, calling on_close exactly
+ * once. Until then the struct stays valid, so callers never free a connection inside its own
+ * callback.
+ */
+#ifndef PETREL_NET_CONN_H
+#define PETREL_NET_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "base/list.h"
+#include "net/loop.h"
+
+struct conn;
+
+struct conn_ops {
+    /* New bytes are in conn_in(c); consume what forms whole packets (buf_consume). */
+    void (*on_input)(void *ud, struct conn *c);
+    /* The connection is closing; after this returns, `c` is freed. `ud` must detach. */
+    void (*on_close)(void *ud, struct conn *c);
+};
+
+/* All connections of one worker, with the lists of those needing a flush or a close. */
+struct conn_pool {
+    struct loop *loop;
+    struct list all;
+    struct list dirty;
+    struct list closing;
+    size_t n_conns;
+    bool nodelay;
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+};
+
+void conn_pool_init(struct conn_pool *p, struct loop *loop, bool nodelay);
+/* Close every connection now (shutdown). */
+void conn_pool_fini(struct conn_pool *p);
+/* Flush dirty connections and finish pending closes; the loop's after-iteration hook. */
+void conn_pool_after(void *pool);
+
+/* Take ownership of an accepted socket `fd`. `peer` is copied ("1.2.3.4:5678").
+ * Returns NULL (fd closed) when the loop refuses it. */
+struct conn *conn_new(struct conn_pool *p, int fd, const char *peer, const struct conn_ops *ops,
+                      void *ud);
+void conn_set_handler(struct conn *c, const struct conn_ops *ops, void *ud);
+
+struct buf *conn_in(struct conn *c);
+/* Append output here, then call conn_wrote(). */
+struct buf *conn_out(struct conn *c);
+void conn_wrote(struct conn *c);
+/* Bytes waiting to be written. */
+size_t conn_out_pending(const struct conn *c);
+
+/* Close after flushing what is already in the output buffer (best effort, one write). */
+void conn_close(struct conn *c);
+bool conn_is_closing(const struct conn *c);
+const char *conn_peer(const struct conn *c);
+
+#endif

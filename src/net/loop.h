@@ -1,0 +1,43 @@
+/*
+ * loop.h - one worker's event loop: epoll readiness callbacks, a periodic tick, and an
+ * end-of-iteration hook where batched output is flushed.
+ *
+ * A loop is used by exactly one thread. Callbacks run on it and may add or remove watches.
+ */
+#ifndef PETREL_NET_LOOP_H
+#define PETREL_NET_LOOP_H
+
+#include <stdint.h>
+#include <sys/epoll.h>
+
+struct loop;
+
+typedef void loop_io_fn(void *ud, uint32_t events);
+typedef void loop_hook_fn(void *ud);
+
+/* Embedded by the owner of the fd; must stay at the same address while watched. */
+struct loop_watch {
+    int fd;
+    loop_io_fn *fn;
+    void *ud;
+};
+
+/* Returns 0 or a negative errno. */
+int loop_new(struct loop **out);
+void loop_free(struct loop *l);
+
+/* Watch w->fd for `events` (EPOLLIN, EPOLLOUT, level-triggered). 0 or negative errno. */
+int loop_add(struct loop *l, struct loop_watch *w, uint32_t events);
+int loop_mod(struct loop *l, struct loop_watch *w, uint32_t events);
+void loop_del(struct loop *l, struct loop_watch *w);
+
+/* Call `fn` every `interval_ms` (timers, keepalive sweeps). One tick per loop. */
+void loop_set_tick(struct loop *l, unsigned interval_ms, loop_hook_fn *fn, void *ud);
+/* Call `fn` after every batch of events (flush output, finish closes). */
+void loop_set_after(struct loop *l, loop_hook_fn *fn, void *ud);
+
+/* Run until loop_stop(). Returns 0 or a negative errno from epoll. */
+int loop_run(struct loop *l);
+void loop_stop(struct loop *l);
+
+#endif

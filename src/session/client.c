@@ -1,0 +1,289 @@
+/*
+ * client.c - one connection speaking MQTT: framing of the input into packets, dispatch to the
+ * on_*.c handlers, and the small encoders every handler uses.
+ *
+ *   NEW --CONNECT ok--> CONNECTED --DISCONNECT / error / close--> CLOSING --conn gone--> freed
+ *    \--anything else, or no CONNECT within CONNECT_TIMEOUT_S--> CLOSING [MQTT-3.1.0-1]
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/xalloc.h"
+#include "session/internal.h"
+
+static void client_on_input(void *ud, struct conn *conn);
+static void client_on_close(void *ud, struct conn *conn);
+
+static const struct conn_ops client_ops = {
+    .on_input = client_on_input,
+    .on_close = client_on_close,
+};
+
+struct client *
+client_new(struct hub *h, int fd, const char *peer, const struct config_listener *li)
+{
+    struct client *c = xcalloc(1, sizeof(*c));
+
+    c->hub = h;
+    c->listener = li;
+    c->last_rx = h->now;
+    c->connected_at = h->now;
+    map_init(&c->alias_out);
+    if (!(c->conn = conn_new(h->pool, fd, peer, &client_ops, c))) {
+        free(c);
+        return NULL;
+    }
+    list_push(&h->clients, &c->link);
+    return c;
+}
+
+const char *
+client_id_str(const struct client *c)
+{
+    return c->sess ? c->sess->id : "-";
+}
+
+struct buf *
+client_out(struct client *c)
+{
+    return conn_out(c->conn);
+}
+
+void
+client_wrote(struct client *c)
+{
+    conn_wrote(c->conn);
+}
+
+static void
+send_disconnect(struct client *c, uint8_t rc)
+{
+    if (c->version != MQTT_V5 || c->state != CLIENT_CONNECTED)
+        return;
+    struct mqtt_disconnect d = {.rc = rc};
+    if (mqtt_encode_disconnect(client_out(c), MQTT_DISCONNECT, c->version, &d) == 0)
+        client_wrote(c);
+}
+
+void
+client_fail(struct client *c, uint8_t rc)
+{
+    static struct log_ratelimit rl;
+
+    if (c->state == CLIENT_CLOSING)
+        return;
+    if (log_ratelimit(&rl, 20))
+        log_info("client error client=%s addr=%s reason=0x%02x (%s)", client_id_str(c),
+                 conn_peer(c->conn), rc, mqtt_rc_str(rc));
+    send_disconnect(c, rc);
+    c->state = CLIENT_CLOSING;
+    conn_close(c->conn);
+}
+
+void
+client_kick(struct client *c, uint8_t rc)
+{
+    if (c->state == CLIENT_CLOSING)
+        return;
+    send_disconnect(c, rc);
+    c->state = CLIENT_CLOSING;
+    conn_close(c->conn);
+}
+
+bool
+client_send_ack(struct client *c, enum mqtt_type type, uint16_t id, uint8_t rc)
+{
+    struct mqtt_ack a = {.packet_id = id, .rc = rc};
+
+    if (mqtt_encode_ack(client_out(c), type, c->version, &a) != 0)
+        return false;
+    client_wrote(c);
+    return true;
+}
+
+/* The alias to use for `topic` towards this client: an existing one (*is_new false), a new one
+ * (*is_new true), or 0 when the client takes no (more) aliases. */
+static uint16_t
+alias_for(struct client *c, struct slice topic, bool *is_new)
+{
+    *is_new = false;
+    if (c->alias_max_out == 0)
+        return 0;
+    void *v = map_get(&c->alias_out, topic);
+    if (v)
+        return (uint16_t)(uintptr_t)v;
+    if (c->n_alias_out >= c->alias_max_out)
+        return 0;
+    if (!c->alias_out_topics)
+        c->alias_out_topics = xcalloc((size_t)c->alias_max_out + 1, sizeof(char *));
+    uint16_t a = ++c->n_alias_out;
+    char *copy = xstrndup(topic.p, topic.len);
+    c->alias_out_topics[a] = copy;
+    map_put(&c->alias_out, slice_make(copy, topic.len), (void *)(uintptr_t)a);
+    *is_new = true;
+    return a;
+}
+
+bool
+client_send_publish(struct client *c, struct msg *m, uint8_t qos, bool retain, bool dup,
+                    uint16_t id, const uint32_t *sub_ids, uint32_t n_sub_ids)
+{
+    struct mqtt_publish p = {
+        .qos = qos, .dup = dup, .retain = retain, .topic = m->topic, .packet_id = id,
+        .payload = m->payload,
+    };
+
+    if (c->version == MQTT_V5) {
+        p.props = m->props;
+        p.props.sub_ids = sub_ids;
+        p.props.n_sub_ids = n_sub_ids;
+        if (m->expiry_at) {
+            p.props.has |= MQTT_PROP_BIT(MQTT_PROP_MESSAGE_EXPIRY);
+            p.props.message_expiry = msg_expiry_left(m, c->hub->now);
+        }
+    }
+    if (c->max_packet_out && mqtt_publish_size(c->version, &p) > c->max_packet_out) {
+        /* [MQTT-3.1.2-25]: never send a packet larger than the client allows; the message is
+         * discarded as if it had been delivered. */
+        c->hub->stats.msgs_dropped++;
+        return false;
+    }
+    if (c->version == MQTT_V5 && c->alias_max_out) {
+        bool is_new;
+        uint16_t a = alias_for(c, m->topic, &is_new);
+        if (a) {
+            p.props.has |= MQTT_PROP_BIT(MQTT_PROP_TOPIC_ALIAS);
+            p.props.topic_alias = a;
+            if (!is_new)
+                p.topic = slice_make("", 0);
+        }
+    }
+    if (mqtt_encode_publish(client_out(c), c->version, &p) != 0) {
+        c->hub->stats.msgs_dropped++;
+        return false;
+    }
+    c->hub->stats.msgs_sent++;
+    client_wrote(c);
+    return true;
+}
+
+static void
+dispatch(struct client *c, const struct mqtt_fixed_header *fh, struct slice body)
+{
+    if (c->state == CLIENT_NEW && fh->type != MQTT_CONNECT) {
+        /* [MQTT-3.1.0-1] the first packet must be CONNECT */
+        client_fail(c, MQTT_RC_PROTOCOL_ERROR);
+        return;
+    }
+    switch (fh->type) {
+    case MQTT_CONNECT:
+        if (c->state != CLIENT_NEW) {
+            client_fail(c, MQTT_RC_PROTOCOL_ERROR); /* [MQTT-3.1.0-2] */
+            return;
+        }
+        on_connect(c, fh->flags, body);
+        break;
+    case MQTT_PUBLISH:
+        on_publish(c, fh->flags, body);
+        break;
+    case MQTT_PUBACK:
+    case MQTT_PUBREC:
+    case MQTT_PUBREL:
+    case MQTT_PUBCOMP:
+        on_ack(c, fh->type, fh->flags, body);
+        break;
+    case MQTT_SUBSCRIBE:
+        on_subscribe(c, fh->flags, body);
+        break;
+    case MQTT_UNSUBSCRIBE:
+        on_unsubscribe(c, fh->flags, body);
+        break;
+    case MQTT_PINGREQ:
+        if (fh->flags != 0 || body.len != 0) {
+            client_fail(c, MQTT_RC_MALFORMED);
+            return;
+        }
+        if (mqtt_encode_pingresp(client_out(c)) == 0)
+            client_wrote(c);
+        break;
+    case MQTT_DISCONNECT:
+    case MQTT_AUTH:
+        on_disconnect(c, fh->type, fh->flags, body);
+        break;
+    default:
+        /* CONNACK, SUBACK, UNSUBACK, PINGRESP only travel to clients. */
+        client_fail(c, MQTT_RC_PROTOCOL_ERROR);
+        break;
+    }
+}
+
+static uint32_t
+max_inbound_packet(const struct client *c)
+{
+    uint32_t max = c->hub->cfg->max_packet_size;
+    return max ? max : MQTT_VARINT_MAX + 5;
+}
+
+static void
+client_on_input(void *ud, struct conn *conn)
+{
+    struct client *c = ud;
+    struct buf *in = conn_in(conn);
+    size_t off = 0;
+
+    c->hub->now = clock_now_ms();
+    while (c->state != CLIENT_CLOSING) {
+        struct mqtt_fixed_header fh;
+        struct slice rest = slice_make(in->p + off, in->len - off);
+        int rc = mqtt_decode_fixed_header(rest, max_inbound_packet(c), &fh);
+        if (rc == -EAGAIN)
+            break;
+        if (rc != 0) {
+            client_fail(c, (uint8_t)rc);
+            break;
+        }
+        size_t total = (size_t)fh.header_len + fh.remaining;
+        if (rest.len < total)
+            break;
+        c->last_rx = c->hub->now;
+        dispatch(c, &fh, slice_make(rest.p + fh.header_len, fh.remaining));
+        off += total;
+    }
+    if (c->state == CLIENT_CLOSING)
+        in->len = 0;
+    else
+        buf_consume(in, off);
+}
+
+static void
+client_on_close(void *ud, struct conn *conn)
+{
+    struct client *c = ud;
+    struct hub *h = c->hub;
+
+    if (c->sess) {
+        struct session *s = c->sess;
+        /* send_will is set at CONNACK and cleared only by a normal DISCONNECT, so any other
+         * end publishes the will [MQTT-3.1.2-8]. */
+        if (!c->send_will)
+            sess_clear_will(s);
+        log_info("client disconnected client=%s addr=%s", s->id, conn_peer(conn));
+        s->client = NULL;
+        c->sess = NULL;
+        h->n_connected--;
+        sess_detach(s);
+    }
+    list_remove(&c->link);
+    for (uint32_t i = 0; c->alias_in && i <= c->n_alias_in; i++)
+        free(c->alias_in[i]);
+    free(c->alias_in);
+    for (uint32_t i = 0; c->alias_out_topics && i <= c->n_alias_out; i++)
+        free(c->alias_out_topics[i]);
+    free(c->alias_out_topics);
+    map_fini(&c->alias_out);
+    free(c);
+}

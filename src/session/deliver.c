@@ -1,0 +1,253 @@
+/*
+ * deliver.c - messages on their way to one session: the queue and the inflight window.
+ *
+ *   QoS 0:  sent at once while connected (dropped while offline or when output is backed up)
+ *   QoS 1:  QUEUED --PUBLISH--> WAIT_PUBACK --PUBACK--> freed
+ *   QoS 2:  QUEUED --PUBLISH--> WAIT_PUBREC --PUBREC--> WAIT_PUBCOMP --PUBCOMP--> freed
+ *
+ * At most `send_window` deliveries (the client's Receive Maximum, capped by
+ * max_inflight_messages) are inflight [MQTT-3.3.4-9]; the rest wait in order in the queue.
+ * A packet id is in use exactly while its delivery is inflight. On resume, WAIT_PUBACK and
+ * WAIT_PUBREC resend PUBLISH with DUP=1 and WAIT_PUBCOMP resends PUBREL [MQTT-4.4.0-1].
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "session/internal.h"
+
+void
+delivery_free(struct delivery *d)
+{
+    list_remove(&d->link);
+    msg_unref(d->msg);
+    free(d);
+}
+
+static bool
+is_connected(const struct session *s)
+{
+    return s->client && s->client->state == CLIENT_CONNECTED;
+}
+
+static bool
+packet_id_in_use(const struct session *s, uint16_t id)
+{
+    const struct list *pos;
+
+    list_for_each(pos, &s->inflight)
+    {
+        if (list_entry(pos, const struct delivery, link)->packet_id == id)
+            return true;
+    }
+    return false;
+}
+
+static uint16_t
+next_packet_id(struct session *s)
+{
+    for (;;) {
+        uint16_t id = s->next_packet_id++;
+        if (s->next_packet_id == 0)
+            s->next_packet_id = 1;
+        if (id != 0 && (s->n_inflight == 0 || !packet_id_in_use(s, id)))
+            return id;
+    }
+}
+
+static bool
+window_open(const struct session *s)
+{
+    uint64_t max_bytes = s->hub->cfg->max_inflight_bytes;
+
+    return is_connected(s) && s->n_inflight < s->client->send_window &&
+           (max_bytes == 0 || s->inflight_bytes < max_bytes);
+}
+
+/* Put a queued delivery on the wire. Returns false when it could not be sent and was freed. */
+static bool
+send_delivery(struct session *s, struct delivery *d)
+{
+    struct client *c = s->client;
+
+    if (msg_expired(d->msg, s->hub->now)) {
+        delivery_free(d);
+        return false;
+    }
+    d->packet_id = next_packet_id(s);
+    d->state = d->qos == 1 ? DLV_WAIT_PUBACK : DLV_WAIT_PUBREC;
+    if (!client_send_publish(c, d->msg, d->qos, d->retain, false, d->packet_id, d->sub_ids,
+                             d->n_sub_ids)) {
+        delivery_free(d);
+        return false;
+    }
+    list_push(&s->inflight, &d->link);
+    s->n_inflight++;
+    s->inflight_bytes += msg_size(d->msg);
+    return true;
+}
+
+void
+sess_drain(struct session *s)
+{
+    struct list *pos;
+
+    while (window_open(s) && (pos = list_first(&s->queue)) != NULL) {
+        struct delivery *d = list_entry(pos, struct delivery, link);
+        list_remove(pos);
+        s->n_queued--;
+        s->queued_bytes -= msg_size(d->msg);
+        send_delivery(s, d);
+    }
+}
+
+static bool
+queue_full(const struct session *s, const struct msg *m)
+{
+    const struct config *cfg = s->hub->cfg;
+
+    if (cfg->max_queued_messages && s->n_queued >= cfg->max_queued_messages)
+        return true;
+    if (cfg->max_queued_bytes && s->queued_bytes + msg_size(m) > cfg->max_queued_bytes)
+        return true;
+    return false;
+}
+
+bool
+sess_deliver(struct session *s, struct msg *m, uint8_t qos, bool retain, const uint32_t *sub_ids,
+             uint32_t n_sub_ids, bool shared)
+{
+    struct hub *h = s->hub;
+
+    if (msg_expired(m, h->now))
+        return false;
+    if (s->version != MQTT_V5)
+        n_sub_ids = 0;
+    if (qos == 0) {
+        if (!is_connected(s) || conn_out_pending(s->client->conn) > CLIENT_OUT_HIGH_WATER) {
+            h->stats.msgs_dropped++;
+            return false;
+        }
+        return client_send_publish(s->client, m, 0, retain, false, 0, sub_ids, n_sub_ids);
+    }
+    if (queue_full(s, m)) {
+        static struct log_ratelimit rl;
+        h->stats.msgs_dropped++;
+        if (log_ratelimit(&rl, 5))
+            log_notice("queue full, message dropped client=%s queued=%u", s->id, s->n_queued);
+        return false;
+    }
+    if (n_sub_ids > 255)
+        n_sub_ids = 255;
+    struct delivery *d = malloc(sizeof(*d) + n_sub_ids * sizeof(uint32_t));
+    if (!d) {
+        h->stats.msgs_dropped++;
+        return false;
+    }
+    list_init(&d->link);
+    d->msg = msg_ref(m);
+    d->packet_id = 0;
+    d->qos = qos;
+    d->state = DLV_QUEUED;
+    d->retain = retain;
+    d->shared = shared;
+    d->n_sub_ids = (uint8_t)n_sub_ids;
+    if (n_sub_ids)
+        memcpy(d->sub_ids, sub_ids, n_sub_ids * sizeof(uint32_t));
+    if (list_empty(&s->queue) && window_open(s)) {
+        send_delivery(s, d);
+        return true;
+    }
+    list_push(&s->queue, &d->link);
+    s->n_queued++;
+    s->queued_bytes += msg_size(m);
+    return true;
+}
+
+void
+sess_resume(struct session *s)
+{
+    struct client *c = s->client;
+    struct list *pos, *tmp;
+
+    list_for_each_safe(pos, tmp, &s->inflight)
+    {
+        struct delivery *d = list_entry(pos, struct delivery, link);
+        if (d->state == DLV_WAIT_PUBCOMP) {
+            client_send_ack(c, MQTT_PUBREL, d->packet_id, 0);
+        } else if (!client_send_publish(c, d->msg, d->qos, d->retain, true, d->packet_id,
+                                        d->sub_ids, d->n_sub_ids)) {
+            s->inflight_bytes -= msg_size(d->msg);
+            s->n_inflight--;
+            delivery_free(d);
+        }
+    }
+    sess_drain(s);
+}
+
+static struct delivery *
+find_inflight(struct session *s, uint16_t id, uint8_t state)
+{
+    struct list *pos;
+
+    /* Acknowledgements mostly arrive in order, so the match is usually the first entry. */
+    list_for_each(pos, &s->inflight)
+    {
+        struct delivery *d = list_entry(pos, struct delivery, link);
+        if (d->packet_id == id)
+            return d->state == state ? d : NULL;
+    }
+    return NULL;
+}
+
+static void
+complete(struct session *s, struct delivery *d)
+{
+    if (d->msg)
+        s->inflight_bytes -= msg_size(d->msg);
+    s->n_inflight--;
+    delivery_free(d);
+    sess_drain(s);
+}
+
+int
+sess_on_puback(struct session *s, uint16_t id)
+{
+    struct delivery *d = find_inflight(s, id, DLV_WAIT_PUBACK);
+
+    if (!d)
+        return MQTT_RC_PACKET_ID_NOT_FOUND;
+    complete(s, d);
+    return 0;
+}
+
+int
+sess_on_pubrec(struct session *s, uint16_t id, uint8_t rc)
+{
+    struct delivery *d = find_inflight(s, id, DLV_WAIT_PUBREC);
+
+    if (!d)
+        return MQTT_RC_PACKET_ID_NOT_FOUND;
+    if (rc >= 0x80) {
+        /* A PUBREC reason code of 0x80 or more ends the exchange: no PUBREL follows. */
+        complete(s, d);
+        return 0;
+    }
+    d->state = DLV_WAIT_PUBCOMP;
+    s->inflight_bytes -= msg_size(d->msg);
+    msg_unref(d->msg);
+    d->msg = NULL;
+    client_send_ack(s->client, MQTT_PUBREL, id, 0);
+    return 0;
+}
+
+int
+sess_on_pubcomp(struct session *s, uint16_t id)
+{
+    struct delivery *d = find_inflight(s, id, DLV_WAIT_PUBCOMP);
+
+    if (!d)
+        return MQTT_RC_PACKET_ID_NOT_FOUND;
+    complete(s, d);
+    return 0;
+}

@@ -1,0 +1,240 @@
+/*
+ * internal.h - what the files of session/ share: the hub, client, session and delivery
+ * structs and the functions that cross between on_*.c files.
+ *
+ * Objects and owners:
+ *   hub      owns the session table, trie, retained store and the list of clients.
+ *   client   one network connection speaking MQTT; owned by its conn (freed in on_close).
+ *   session  the state named by a client ID; owned by the session table. It outlives its
+ *            client while its expiry interval runs (persistent sessions).
+ *   delivery one message on its way to one session (queued or inflight); owned by the session.
+ */
+#ifndef PETREL_SESSION_INTERNAL_H
+#define PETREL_SESSION_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/list.h"
+#include "base/map.h"
+#include "config/config.h"
+#include "mqtt/packet.h"
+#include "net/conn.h"
+#include "route/msg.h"
+#include "route/p2p.h"
+#include "route/retain.h"
+#include "route/trie.h"
+#include "session/session.h"
+
+/* Session Expiry Interval 0xFFFFFFFF: the session never expires (MQTT 5, 3.1.2.11.2). */
+#define SESS_EXPIRY_NEVER UINT32_MAX
+/* Seconds a new connection has to send CONNECT. */
+#define CONNECT_TIMEOUT_S 10
+/* Output bytes beyond which QoS 0 messages to a client are dropped rather than buffered. */
+#define CLIENT_OUT_HIGH_WATER (8u * 1024 * 1024)
+
+struct hub_stats {
+    uint64_t msgs_received;     /* PUBLISH packets from clients */
+    uint64_t msgs_sent;         /* PUBLISH packets to clients */
+    uint64_t msgs_dropped;      /* messages dropped for a queue limit or a dead connection */
+    uint64_t clients_total;     /* connections ever accepted with CONNACK 0 */
+    uint64_t clients_maximum;
+    uint64_t p2p_routed;        /* delivered now or queued */
+    uint64_t p2p_queued;
+    uint64_t p2p_dropped;       /* no session with that client ID */
+    uint64_t p2p_refused;       /* parent topic not allowed */
+};
+
+/* One matching session collected while routing a message (duplicates merged). */
+struct target {
+    struct session *sess;
+    uint8_t qos;
+    bool retain;
+    bool shared;                  /* chosen as a member of a shared subscription group */
+    uint32_t n_sub_ids;
+    uint32_t sub_ids[8];
+};
+
+struct hub {
+    const struct config *cfg;
+    struct conn_pool *pool;
+    struct map sessions;          /* client id -> struct session */
+    struct list clients;          /* every struct client, connected or not */
+    struct list offline;          /* persistent sessions without a client, for expiry */
+    size_t n_connected;
+    struct trie *trie;
+    struct retain retained;
+    struct p2p_rules p2p;
+    struct hub_stats stats;
+    uint64_t now;                 /* monotonic ms, refreshed per event batch */
+    uint64_t started_at;
+    uint64_t next_sys;
+    uint64_t next_retain_sweep;
+    uint64_t next_serial;
+    /* routing scratch */
+    struct target *targets;
+    size_t n_targets;
+    size_t cap_targets;
+    uint64_t match_epoch;
+};
+
+enum client_state {
+    CLIENT_NEW = 0,               /* waiting for CONNECT */
+    CLIENT_CONNECTED,             /* CONNACK 0 sent */
+    CLIENT_CLOSING,               /* no more input is processed */
+};
+
+struct client {
+    struct hub *hub;
+    struct conn *conn;
+    struct list link;             /* hub->clients */
+    struct session *sess;         /* while connected */
+    enum client_state state;
+    uint8_t version;
+    uint16_t keepalive;           /* seconds granted, 0: none */
+    uint64_t last_rx;             /* monotonic ms of the last packet */
+    uint64_t connected_at;
+    uint32_t max_packet_out;      /* the client's Maximum Packet Size, 0: none */
+    uint16_t send_window;         /* the client's Receive Maximum */
+    uint16_t alias_max_out;       /* the client's Topic Alias Maximum */
+    uint16_t n_alias_out;
+    struct map alias_out;         /* topic -> (alias number as pointer), keys owned below */
+    char **alias_out_topics;      /* [alias] topic copy, for the keys above */
+    char **alias_in;              /* [alias] topic copy, inbound */
+    uint32_t n_alias_in;
+    bool send_will;               /* abnormal end: publish the will */
+    bool problem_info;            /* MQTT 5 Request Problem Information */
+    const struct config_listener *listener;
+};
+
+struct sub {
+    struct list link;             /* session->subs */
+    struct sub_opts opts;
+    bool is_shared;
+    size_t filter_len;
+    char filter[];                /* NUL-terminated */
+};
+
+enum delivery_state {
+    DLV_QUEUED = 0,
+    DLV_WAIT_PUBACK,
+    DLV_WAIT_PUBREC,
+    DLV_WAIT_PUBCOMP,
+};
+
+struct delivery {
+    struct list link;             /* session->queue or session->inflight */
+    struct msg *msg;              /* NULL in WAIT_PUBCOMP (only the packet id matters) */
+    uint16_t packet_id;
+    uint8_t qos;
+    uint8_t state;
+    bool retain;
+    bool shared;                  /* via a shared subscription: re-routed if the session ends */
+    uint8_t n_sub_ids;
+    uint32_t sub_ids[];
+};
+
+struct session {
+    char *id;
+    size_t id_len;
+    uint64_t serial;              /* unique per session object, for no-local */
+    struct hub *hub;
+    struct client *client;        /* NULL while offline */
+    struct list offline_link;     /* hub->offline while offline and persistent */
+    uint8_t version;
+    uint32_t expiry;              /* seconds after disconnect, SESS_EXPIRY_NEVER */
+    uint64_t expire_at;           /* monotonic ms, while offline */
+    struct list subs;
+    uint32_t n_subs;
+    struct list queue;            /* deliveries waiting to be sent */
+    uint32_t n_queued;
+    uint64_t queued_bytes;
+    struct list inflight;         /* deliveries sent, waiting for their acknowledgement */
+    uint32_t n_inflight;
+    uint64_t inflight_bytes;      /* of messages in WAIT_PUBACK / WAIT_PUBREC */
+    uint16_t next_packet_id;
+    uint8_t *qos2_in;             /* bitmap of received QoS 2 ids awaiting PUBREL (lazy) */
+    uint32_t n_qos2_in;
+    struct msg *will;             /* pending will, with its QoS and retain flag */
+    uint32_t will_delay;          /* seconds */
+    uint64_t will_at;             /* monotonic ms when a delayed will fires, 0: not armed */
+    uint64_t match_epoch;         /* routing: dedup of overlapping subscriptions */
+    uint32_t match_slot;
+};
+
+/* ---- session.c ---- */
+struct session *sess_find(struct hub *h, struct slice id);
+struct session *sess_create(struct hub *h, struct slice id, uint8_t version);
+/* End the session: fire its pending will, drop its subscriptions and queues, free it. */
+void sess_destroy(struct session *s);
+/* The client went away (any reason). Arms the will and the expiry, or ends the session. */
+void sess_detach(struct session *s);
+bool sess_has_sub(struct session *s, struct slice filter);
+/* Add or replace a subscription. Returns 1 if new, 0 if replaced. */
+int sess_subscribe(struct session *s, struct slice filter, const struct sub_opts *opts,
+                   bool is_shared);
+/* Returns 0 or -ENOENT. */
+int sess_unsubscribe(struct session *s, struct slice filter);
+void sess_set_will(struct session *s, struct msg *will, uint32_t delay);
+void sess_clear_will(struct session *s);
+/* Publish the pending will now (if any). */
+void sess_fire_will(struct session *s);
+
+/* ---- deliver.c ---- */
+/* Hand `m` to session `s` at `qos` (already capped), with `retain` as it should appear and the
+ * subscription identifiers to attach. Sends now or queues. Returns true when accepted. */
+bool sess_deliver(struct session *s, struct msg *m, uint8_t qos, bool retain,
+                  const uint32_t *sub_ids, uint32_t n_sub_ids, bool shared);
+/* Send queued messages while the client's window has room. */
+void sess_drain(struct session *s);
+/* After a reconnect: resend inflight messages (DUP) and PUBRELs, then drain. */
+void sess_resume(struct session *s);
+/* Acknowledgements from the client. Return 0 or MQTT_RC_PACKET_ID_NOT_FOUND. */
+int sess_on_puback(struct session *s, uint16_t id);
+int sess_on_pubrec(struct session *s, uint16_t id, uint8_t rc);
+int sess_on_pubcomp(struct session *s, uint16_t id);
+void delivery_free(struct delivery *d);
+
+/* ---- route.c ---- */
+/* Route a message published by `from` (NULL: the broker itself). Returns MQTT_RC_SUCCESS,
+ * MQTT_RC_NO_MATCHING_SUBSCRIBERS or MQTT_RC_TOPIC_NAME_INVALID (refused P2P parent). */
+int hub_route(struct hub *h, struct session *from, struct msg *m);
+/* Session `dead` ends with `m` undelivered, received through one of its shared subscriptions:
+ * give it to another member of the same group(s). `dead` is already out of the trie. */
+void hub_reroute_shared(struct hub *h, struct session *dead, struct msg *m);
+/* Deliver the retained messages matching `filter` to `s` (a new subscription). */
+void hub_send_retained(struct hub *h, struct session *s, struct slice filter,
+                       const struct sub_opts *opts);
+
+/* ---- client.c ---- */
+struct client *client_new(struct hub *h, int fd, const char *peer,
+                          const struct config_listener *li);
+/* Close because of a protocol violation or limit: MQTT 5 clients first get DISCONNECT `rc`. */
+void client_fail(struct client *c, uint8_t rc);
+/* Close after a server-initiated DISCONNECT `rc` (MQTT 5) without treating it as an error. */
+void client_kick(struct client *c, uint8_t rc);
+/* Append an encoded packet; the helpers below return false when the client is unusable. */
+struct buf *client_out(struct client *c);
+void client_wrote(struct client *c);
+bool client_send_ack(struct client *c, enum mqtt_type type, uint16_t id, uint8_t rc);
+/* Encode and send PUBLISH for a message. Returns false when it was not sent (too large). */
+bool client_send_publish(struct client *c, struct msg *m, uint8_t qos, bool retain, bool dup,
+                         uint16_t id, const uint32_t *sub_ids, uint32_t n_sub_ids);
+const char *client_id_str(const struct client *c);
+
+/* ---- on_publish.c ---- */
+/* Forget a received QoS 2 packet id at PUBREL. Returns false when it was not known. */
+bool qos2_release(struct session *s, uint16_t id);
+
+/* ---- on_*.c: one per incoming packet kind ---- */
+void on_connect(struct client *c, uint8_t flags, struct slice body);
+void on_publish(struct client *c, uint8_t flags, struct slice body);
+void on_ack(struct client *c, uint8_t type, uint8_t flags, struct slice body);
+void on_subscribe(struct client *c, uint8_t flags, struct slice body);
+void on_unsubscribe(struct client *c, uint8_t flags, struct slice body);
+void on_disconnect(struct client *c, uint8_t type, uint8_t flags, struct slice body);
+
+/* ---- sys.c ---- */
+void sys_publish(struct hub *h);
+
+#endif

@@ -1,0 +1,156 @@
+/*
+ * on_publish.c - PUBLISH from a client: limits, topic aliases, the QoS 1/2 receive flows.
+ *
+ * QoS 2 is delivered onward when the PUBLISH arrives and its packet id is remembered until
+ * PUBREL; a PUBLISH repeating a remembered id is acknowledged again but not routed again, so
+ * subscribers get it exactly once (method B of figure 4.3 in MQTT 3.1.1, section 4.3.3).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/xalloc.h"
+#include "session/internal.h"
+
+static bool
+qos2_seen(const struct session *s, uint16_t id)
+{
+    return s->qos2_in && (s->qos2_in[id >> 3] & (1u << (id & 7)));
+}
+
+static void
+qos2_mark(struct session *s, uint16_t id)
+{
+    if (!s->qos2_in)
+        s->qos2_in = xcalloc(65536 / 8, 1);
+    if (!qos2_seen(s, id)) {
+        s->qos2_in[id >> 3] |= (uint8_t)(1u << (id & 7));
+        s->n_qos2_in++;
+    }
+}
+
+bool
+qos2_release(struct session *s, uint16_t id)
+{
+    if (!qos2_seen(s, id))
+        return false;
+    s->qos2_in[id >> 3] &= (uint8_t)~(1u << (id & 7));
+    s->n_qos2_in--;
+    return true;
+}
+
+/* Resolve an MQTT 5 topic alias [MQTT-3.3.2-10..12]. Returns 0 or the reason code to
+ * disconnect with; on success p->topic is the full topic. */
+static int
+resolve_alias(struct client *c, struct mqtt_publish *p)
+{
+    uint16_t a = p->props.topic_alias;
+    uint16_t max = c->hub->cfg->max_topic_alias;
+
+    if (!(p->props.has & MQTT_PROP_BIT(MQTT_PROP_TOPIC_ALIAS)))
+        return p->topic.len ? 0 : MQTT_RC_PROTOCOL_ERROR;
+    if (a == 0 || a > max)
+        return MQTT_RC_TOPIC_ALIAS_INVALID; /* [MQTT-3.3.2-8, MQTT-3.3.2-9] */
+    if (!c->alias_in) {
+        c->alias_in = xcalloc((size_t)max + 1, sizeof(char *));
+        c->n_alias_in = max;
+    }
+    if (p->topic.len) {
+        free(c->alias_in[a]);
+        c->alias_in[a] = xstrndup(p->topic.p, p->topic.len);
+        return 0;
+    }
+    if (!c->alias_in[a])
+        return MQTT_RC_PROTOCOL_ERROR; /* an alias never set */
+    p->topic = slice_cstr(c->alias_in[a]);
+    return 0;
+}
+
+/* Checks that refuse a single message without closing the connection. 0 or a reason code. */
+static int
+check_message(struct client *c, const struct mqtt_publish *p)
+{
+    const struct config *cfg = c->hub->cfg;
+
+    if (cfg->message_size_limit && p->payload.len > cfg->message_size_limit)
+        return MQTT_RC_QUOTA_EXCEEDED;
+    if (p->topic.len >= 4 && memcmp(p->topic.p, "$SYS", 4) == 0)
+        return MQTT_RC_NOT_AUTHORIZED; /* $SYS belongs to the broker */
+    if ((p->props.has & MQTT_PROP_BIT(MQTT_PROP_PAYLOAD_FORMAT)) && p->props.payload_format == 1 &&
+        !mqtt_utf8_valid(p->payload))
+        return MQTT_RC_PAYLOAD_FORMAT_INVALID; /* MQTT 5 section 3.3.2.3.2 */
+    return 0;
+}
+
+static void
+ack(struct client *c, const struct mqtt_publish *p, uint8_t rc)
+{
+    if (c->version != MQTT_V5 && rc >= 0x80)
+        rc = 0; /* 3.x acks carry no reason: the message is dropped silently */
+    if (c->version != MQTT_V5 && rc == MQTT_RC_NO_MATCHING_SUBSCRIBERS)
+        rc = 0;
+    if (p->qos == 1)
+        client_send_ack(c, MQTT_PUBACK, p->packet_id, rc);
+    else if (p->qos == 2)
+        client_send_ack(c, MQTT_PUBREC, p->packet_id, rc);
+}
+
+void
+on_publish(struct client *c, uint8_t flags, struct slice body)
+{
+    struct hub *h = c->hub;
+    struct session *s = c->sess;
+    struct mqtt_publish p;
+    int rc = mqtt_decode_publish(flags, body, c->version, &p);
+
+    if (rc != 0) {
+        client_fail(c, (uint8_t)rc);
+        return;
+    }
+    if (p.qos > h->cfg->maximum_qos) {
+        client_fail(c, MQTT_RC_QOS_NOT_SUPPORTED); /* [MQTT-3.2.2-11] */
+        return;
+    }
+    if (p.retain && !h->cfg->retain_available) {
+        client_fail(c, MQTT_RC_RETAIN_NOT_SUPPORTED); /* [MQTT-3.2.2-14] */
+        return;
+    }
+    if (c->version == MQTT_V5 && (rc = resolve_alias(c, &p)) != 0) {
+        client_fail(c, (uint8_t)rc);
+        return;
+    }
+    h->stats.msgs_received++;
+    if (p.qos == 2 && qos2_seen(s, p.packet_id)) {
+        ack(c, &p, 0); /* a resend before PUBREL: acknowledged, not routed again */
+        return;
+    }
+    if (p.qos == 2 && s->n_qos2_in >= 65535) {
+        client_fail(c, MQTT_RC_RECEIVE_MAX_EXCEEDED); /* [MQTT-3.3.4-9] */
+        return;
+    }
+    if ((rc = check_message(c, &p)) != 0) {
+        static struct log_ratelimit rl;
+        if (log_ratelimit(&rl, 5))
+            log_notice("publish refused client=%s topic=%.*s reason=0x%02x (%s)", s->id,
+                       SLICE_FMT(p.topic), rc, mqtt_rc_str(rc));
+        ack(c, &p, (uint8_t)rc);
+        return;
+    }
+    struct msg *m = msg_new(p.topic, p.payload, c->version == MQTT_V5 ? &p.props : NULL, p.qos,
+                            p.retain, s->serial, h->now);
+    if (!m) {
+        ack(c, &p, MQTT_RC_QUOTA_EXCEEDED);
+        return;
+    }
+    rc = hub_route(h, s, m);
+    msg_unref(m);
+    if (rc == MQTT_RC_TOPIC_NAME_INVALID) {
+        static struct log_ratelimit rl;
+        if (log_ratelimit(&rl, 5))
+            log_notice("p2p refused, parent topic not allowed client=%s topic=%.*s", s->id,
+                       SLICE_FMT(p.topic));
+    }
+    if (p.qos == 2 && rc < 0x80)
+        qos2_mark(s, p.packet_id);
+    ack(c, &p, (uint8_t)rc);
+}

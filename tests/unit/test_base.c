@@ -1,0 +1,130 @@
+/*
+ * test_base.c - base/: the hash map (against a plain array model), buffers and lists.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "base/buf.h"
+#include "base/list.h"
+#include "base/map.h"
+
+#define N_KEYS 2000
+
+static void
+map_matches_a_model_under_churn(void **state)
+{
+    static char keys[N_KEYS][16];
+    static int present[N_KEYS];
+    struct map m;
+    unsigned seed = 12345;
+
+    map_init(&m);
+    for (int i = 0; i < N_KEYS; i++)
+        snprintf(keys[i], sizeof(keys[i]), "client-%d", i);
+    for (int step = 0; step < 200000; step++) {
+        seed = seed * 1103515245u + 12345u;
+        int k = (int)((seed >> 8) % N_KEYS);
+        struct slice key = slice_cstr(keys[k]);
+        if ((seed >> 4) & 1) {
+            void *old = map_put(&m, key, keys[k]);
+            assert_ptr_equal(old, present[k] ? keys[k] : NULL);
+            present[k] = 1;
+        } else {
+            void *old = map_del(&m, key);
+            assert_ptr_equal(old, present[k] ? keys[k] : NULL);
+            present[k] = 0;
+        }
+    }
+    size_t n = 0;
+    for (int i = 0; i < N_KEYS; i++) {
+        assert_ptr_equal(map_get(&m, slice_cstr(keys[i])), present[i] ? keys[i] : NULL);
+        n += (size_t)present[i];
+    }
+    assert_int_equal(m.n, n);
+    size_t pos = 0, walked = 0;
+    while (map_next(&m, &pos))
+        walked++;
+    assert_int_equal(walked, n);
+    map_fini(&m);
+}
+
+static void
+map_empty_key_and_binary_keys(void **state)
+{
+    struct map m;
+    static const char bin[] = {'a', 0, 'b'};
+
+    map_init(&m);
+    assert_null(map_get(&m, SLICE("")));
+    map_put(&m, SLICE(""), "empty");
+    map_put(&m, slice_make(bin, 3), "bin");
+    assert_string_equal(map_get(&m, SLICE("")), "empty");
+    assert_string_equal(map_get(&m, slice_make(bin, 3)), "bin");
+    assert_null(map_get(&m, SLICE("a")));
+    map_fini(&m);
+}
+
+static void
+buf_appends_and_consumes(void **state)
+{
+    struct buf b;
+
+    buf_init(&b);
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(buf_append(&b, "0123456789", 10), 0);
+    assert_int_equal(b.len, 10000);
+    buf_consume(&b, 9995);
+    assert_int_equal(b.len, 5);
+    assert_memory_equal(b.p, "56789", 5);
+    buf_consume(&b, 5);
+    buf_shrink(&b, 0);
+    assert_null(b.p);
+    buf_fini(&b);
+}
+
+struct item {
+    struct list link;
+    int v;
+};
+
+static void
+list_keeps_order(void **state)
+{
+    struct list head = LIST_INIT(head);
+    struct item items[5];
+    struct list *pos;
+    int expect = 0;
+
+    for (int i = 0; i < 5; i++) {
+        items[i].v = i;
+        list_push(&head, &items[i].link);
+    }
+    list_remove(&items[2].link);
+    list_remove(&items[2].link); /* harmless twice */
+    list_for_each(pos, &head)
+    {
+        if (expect == 2)
+            expect++;
+        assert_int_equal(list_entry(pos, struct item, link)->v, expect++);
+    }
+    assert_int_equal(expect, 5);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(map_matches_a_model_under_churn),
+        cmocka_unit_test(map_empty_key_and_binary_keys),
+        cmocka_unit_test(buf_appends_and_consumes),
+        cmocka_unit_test(list_keeps_order),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -315,8 +315,8 @@ int mqtt_encode_unsubscribe(struct buf *b, int version, uint16_t packet_id,
 int mqtt_encode_suback(struct buf *b, enum mqtt_type type, int version, const struct mqtt_suback *s);
 int mqtt_encode_pingreq(struct buf *b);
 int mqtt_encode_pingresp(struct buf *b);
-/* DISCONNECT or AUTH. In 3.x a DISCONNECT is the two bytes E0 00 (callers do not send server
- * DISCONNECTs to 3.x clients). */
+/* DISCONNECT or AUTH (MQTT 5 only). In 3.x a DISCONNECT is the two bytes E0 00 (callers do not
+ * send server DISCONNECTs to 3.x clients). In MQTT 5, rc 0 without properties is E0 00. */
 int mqtt_encode_disconnect(struct buf *b, enum mqtt_type type, int version,
                            const struct mqtt_disconnect *d);
 

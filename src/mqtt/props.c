@@ -105,10 +105,10 @@ static const uint64_t will_props = B(PAYLOAD_FORMAT) | B(MESSAGE_EXPIRY) | B(CON
                                    B(RESPONSE_TOPIC) | B(CORRELATION_DATA) | B(WILL_DELAY) |
                                    B(USER);
 
-/* Properties whose value 0 is a protocol error (sections 3.1.2.11.3, 3.1.2.11.4, 3.3.2.3.4,
- * 3.3.2.3.8). */
-static const uint64_t nonzero_props = B(RECEIVE_MAX) | B(MAX_PACKET_SIZE) | B(TOPIC_ALIAS) |
-                                      B(SUBSCRIPTION_ID);
+/* Properties whose value 0 is a protocol error (sections 3.1.2.11.3, 3.1.2.11.4, 3.3.2.3.8).
+ * Topic Alias 0 is one too, but its answer is the specific DISCONNECT 0x94 Topic Alias invalid
+ * [MQTT-3.3.2-8], so it is left to the receiver of the PUBLISH. */
+static const uint64_t nonzero_props = B(RECEIVE_MAX) | B(MAX_PACKET_SIZE) | B(SUBSCRIPTION_ID);
 
 static inline uint16_t
 get_u16(const uint8_t *p)

@@ -2,7 +2,7 @@
  * rc.h - MQTT 5 reason codes, used as the protocol error type across Petrel.
  *
  * Protocol code returns an enum mqtt_rc; 0 is success. The MQTT 3.1.1 return codes are derived
- * from these only in encode.c.
+ * from these only in encode.c (and read back into them when decode.c reads a 3.x CONNACK).
  */
 #ifndef PETREL_MQTT_RC_H
 #define PETREL_MQTT_RC_H

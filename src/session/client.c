@@ -146,13 +146,17 @@ client_send_publish(struct client *c, struct msg *m, uint8_t qos, bool retain, b
             p.props.message_expiry = msg_expiry_left(m, c->hub->now);
         }
     }
-    if (c->max_packet_out && mqtt_publish_size(c->version, &p) > c->max_packet_out) {
+    size_t size = mqtt_publish_size(c->version, &p);
+    if (c->max_packet_out && size > c->max_packet_out) {
         /* [MQTT-3.1.2-25]: never send a packet larger than the client allows; the message is
          * discarded as if it had been delivered. */
         c->hub->stats.msgs_dropped++;
         return false;
     }
-    if (c->version == MQTT_V5 && c->alias_max_out) {
+    /* An alias costs at most 3 bytes more than the plain packet, so it is used only where
+     * those fit as well. */
+    if (c->version == MQTT_V5 && c->alias_max_out &&
+        (c->max_packet_out == 0 || size + 3 <= c->max_packet_out)) {
         bool is_new;
         uint16_t a = alias_for(c, m->topic, &is_new);
         if (a) {

@@ -603,8 +603,8 @@ publish_empty_topic(void **state)
     assert_int_equal(mqtt_decode_publish(0, H("00 00 03 23 00 05 'x'"), MQTT_V5, &p), 0);
     assert_int_equal(p.topic.len, 0);
     assert_int_equal(p.props.topic_alias, 5);
-    /* topic alias 0 (section 3.3.2.3.4) */
-    assert_int_equal(publish_rc(0, MQTT_V5, "00 01 't' 03 23 00 00"), MQTT_RC_PROTOCOL_ERROR);
+    /* topic alias 0 decodes; the session refuses it with 0x94 [MQTT-3.3.2-8] */
+    assert_int_equal(publish_rc(0, MQTT_V5, "00 01 't' 03 23 00 00"), 0);
 }
 
 static void
@@ -623,6 +623,50 @@ publish_bad_topic_utf8_is_malformed(void **state)
     assert_int_equal(publish_rc(0, MQTT_V311, "00 02 c1 bf"), MQTT_RC_MALFORMED);
     /* malformed outranks the wildcard */
     assert_int_equal(publish_rc(0, MQTT_V311, "00 02 '#' ff"), MQTT_RC_MALFORMED);
+}
+
+static void
+publish_topic_checked_at_every_position(void **state)
+{
+    /* The topic scan reads 8 bytes at a time with an overlapping last word: put a wildcard
+     * [MQTT-3.3.2-2], a NUL [MQTT-1.5.4-2] or a stray byte [MQTT-1.5.4-1] at each position of
+     * topics of every length up to 40. */
+    static const struct {
+        uint8_t c;
+        int rc;
+    } bad[] = {{'+', MQTT_RC_TOPIC_NAME_INVALID},
+               {'#', MQTT_RC_TOPIC_NAME_INVALID},
+               {0x00, MQTT_RC_MALFORMED},
+               {0xff, MQTT_RC_MALFORMED},
+               {0x80, MQTT_RC_MALFORMED}};
+    for (size_t len = 1; len <= 40; len++) {
+        uint8_t *body = malloc(2 + len);
+        struct mqtt_publish p;
+        body[0] = 0;
+        body[1] = (uint8_t)len;
+        memset(body + 2, 'a', len);
+        assert_int_equal(mqtt_decode_publish(0, slice_make(body, 2 + len), MQTT_V311, &p), 0);
+        for (size_t i = 0; i < len; i++) {
+            for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+                body[2 + i] = bad[k].c;
+                int rc = mqtt_decode_publish(0, slice_make(body, 2 + len), MQTT_V311, &p);
+                if (rc != bad[k].rc)
+                    fail_msg("len %zu pos %zu byte 0x%02x: 0x%x", len, i, bad[k].c, rc);
+            }
+            body[2 + i] = 'a';
+        }
+        /* a valid two-byte character at each position */
+        if (len >= 2) {
+            for (size_t i = 0; i + 1 < len; i++) {
+                body[2 + i] = 0xc3;
+                body[3 + i] = 0xa9;
+                assert_int_equal(mqtt_decode_publish(0, slice_make(body, 2 + len), MQTT_V311, &p),
+                                 0);
+                body[2 + i] = body[3 + i] = 'a';
+            }
+        }
+        free(body);
+    }
 }
 
 static void
@@ -972,6 +1016,7 @@ main(void)
         T(publish_empty_topic),
         T(publish_subscription_id_from_client_is_protocol_error),
         T(publish_bad_topic_utf8_is_malformed),
+        T(publish_topic_checked_at_every_position),
         T(publish_truncated_is_malformed),
         T(ack_fixed_header_flags),
         T(ack_packet_id_0_is_protocol_error),

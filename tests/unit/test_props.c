@@ -233,8 +233,8 @@ zero_values_that_are_protocol_errors(void **state)
     EXPECT(MQTT_CONNECT, MQTT_RC_PROTOCOL_ERROR, 0x27, 0, 0, 0, 0);
     EXPECT(MQTT_CONNACK, MQTT_RC_PROTOCOL_ERROR, 0x27, 0, 0, 0, 0);
     EXPECT(MQTT_CONNECT, 0, 0x27, 0, 0, 0, 1);
-    /* Topic Alias 0 (section 3.3.2.3.4) */
-    EXPECT(MQTT_PUBLISH, MQTT_RC_PROTOCOL_ERROR, 0x23, 0, 0);
+    /* Topic Alias 0 decodes: the session answers it with DISCONNECT 0x94 [MQTT-3.3.2-8]. */
+    EXPECT(MQTT_PUBLISH, 0, 0x23, 0, 0);
     EXPECT(MQTT_PUBLISH, 0, 0x23, 0xff, 0xff);
     /* Subscription Identifier 0 (sections 3.3.2.3.8, 3.8.2.1.2) */
     EXPECT(MQTT_SUBSCRIBE, MQTT_RC_PROTOCOL_ERROR, 0x0B, 0);

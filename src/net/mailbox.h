@@ -1,0 +1,42 @@
+/*
+ * mailbox.h - the only way work crosses between worker threads.
+ *
+ * Each worker has one inbox. A producer stages fixed-size items for a target in a private
+ * buffer (no lock) and flushes the stage once per loop iteration: one mutex hold to append the
+ * batch and one eventfd write to wake the consumer. The consumer swaps the whole inbox out
+ * under the lock and handles the items on its own loop. Items from one producer arrive in the
+ * order it staged them.
+ */
+#ifndef PETREL_NET_MAILBOX_H
+#define PETREL_NET_MAILBOX_H
+
+#include <stddef.h>
+
+#include "net/loop.h"
+
+struct mailbox;
+
+/* Handle `n` items (each `item_size` bytes) on the consumer's thread. */
+typedef void mailbox_fn(void *ud, void *items, size_t n);
+
+/* Create an inbox served by `loop`. Returns 0 or a negative errno. */
+int mailbox_new(struct loop *loop, size_t item_size, mailbox_fn *fn, void *ud, struct mailbox **out);
+/* Free it; items still inside are handed to `fn` first so they can release what they own. */
+void mailbox_free(struct mailbox *mb);
+
+/* A producer's staging buffer towards one mailbox. Used by one thread. */
+struct mailbox_stage {
+    struct mailbox *to;
+    unsigned char *items;
+    size_t n;
+    size_t cap;
+};
+
+void mailbox_stage_init(struct mailbox_stage *st, struct mailbox *to);
+void mailbox_stage_fini(struct mailbox_stage *st);
+/* Room for one more item at the end of the stage; the caller fills all of it. */
+void *mailbox_stage_slot(struct mailbox_stage *st);
+/* Move the staged items into the mailbox and wake its consumer. Cheap when empty. */
+void mailbox_stage_flush(struct mailbox_stage *st);
+
+#endif

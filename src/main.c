@@ -4,11 +4,11 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -20,15 +20,23 @@
 #include "session/session.h"
 
 #define TICK_MS 250
+#define MAX_WORKERS 256
 
-struct app {
-    struct config cfg;
+/* One worker thread: its loop, its connections, its hub and its listening sockets. */
+struct worker {
+    pthread_t thread;
     struct loop *loop;
     struct conn_pool pool;
     struct hub *hub;
     struct listener **listeners;
     size_t n_listeners;
-    struct loop_watch sig_watch;
+};
+
+struct app {
+    struct config cfg;
+    struct hubs *hubs;
+    struct worker *workers;
+    unsigned n_workers;
 };
 
 static void
@@ -50,69 +58,139 @@ warn_config(const char *msg)
 static void
 on_accept(void *ud, struct listener *li, int fd, const char *peer)
 {
-    struct app *app = ud;
+    struct worker *w = ud;
 
-    hub_accept(app->hub, fd, peer, listener_data(li));
+    hub_accept(w->hub, fd, peer, listener_data(li));
 }
 
-static void
-on_signal(void *ud, uint32_t events)
-{
-    struct app *app = ud;
-    struct signalfd_siginfo si;
-
-    if (read(app->sig_watch.fd, &si, sizeof(si)) != sizeof(si))
-        return;
-    if (si.ssi_signo == SIGHUP) {
-        log_notice("sighup received; nothing to reload yet");
-        return;
-    }
-    log_notice("shutting down signal=%s", strsignal((int)si.ssi_signo));
-    hub_shutdown(app->hub);
-    loop_stop(app->loop);
-}
-
-static int
-setup_signals(struct app *app)
-{
-    sigset_t mask;
-
-    signal(SIGPIPE, SIG_IGN);
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGHUP);
-    if (sigprocmask(SIG_BLOCK, &mask, NULL) != 0)
-        return -errno;
-    int fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    app->sig_watch = (struct loop_watch){fd, on_signal, app};
-    return loop_add(app->loop, &app->sig_watch, EPOLLIN);
-}
-
+/* Every worker listens on every configured port (SO_REUSEPORT when there are several); the
+ * first worker's socket decides the port when the configuration says 0. */
 static int
 open_listeners(struct app *app)
 {
-    app->listeners = xcalloc(app->cfg.n_listeners, sizeof(*app->listeners));
-    for (size_t i = 0; i < app->cfg.n_listeners; i++) {
-        struct config_listener *cl = &app->cfg.listeners[i];
+    struct config *cfg = &app->cfg;
+    bool reuse = app->n_workers > 1;
+
+    for (unsigned k = 0; k < app->n_workers; k++) {
+        struct worker *w = &app->workers[k];
+        w->listeners = xcalloc(cfg->n_listeners, sizeof(*w->listeners));
+    }
+    for (size_t i = 0; i < cfg->n_listeners; i++) {
+        struct config_listener *cl = &cfg->listeners[i];
         char err[256];
         if (cl->protocol != LISTENER_MQTT) {
             log_error("listener port=%u: websockets are not supported yet", cl->port);
             return -1;
         }
-        if (listener_new(app->loop, cl->bind_address, cl->port, on_accept, app,
-                         &app->listeners[i], err, sizeof(err)) != 0) {
-            log_error("listener failed: %s", err);
-            return -1;
+        for (unsigned k = 0; k < app->n_workers; k++) {
+            struct worker *w = &app->workers[k];
+            if (listener_new(w->loop, cl->bind_address, cl->port, reuse, on_accept, w,
+                             &w->listeners[i], err, sizeof(err)) != 0) {
+                log_error("listener failed (%s:%d): %s", cl->file ? cl->file : "-", cl->line, err);
+                return -1;
+            }
+            w->n_listeners++;
+            listener_set_data(w->listeners[i], cl);
+            cl->port = listener_port(w->listeners[i]);
         }
-        app->n_listeners++;
-        listener_set_data(app->listeners[i], cl);
         log_notice("listening address=%s port=%u", cl->bind_address ? cl->bind_address : "*",
-                   listener_port(app->listeners[i]));
+                   cl->port);
     }
     return 0;
+}
+
+static void *
+worker_main(void *arg)
+{
+    struct worker *w = arg;
+    int rc = loop_run(w->loop);
+
+    if (rc != 0)
+        log_error("event loop failed: %s", strerror(-rc));
+    return NULL;
+}
+
+static unsigned
+worker_count(const struct config *cfg)
+{
+    long n = cfg->workers ? (long)cfg->workers : sysconf(_SC_NPROCESSORS_ONLN);
+
+    if (n < 1)
+        n = 1;
+    return n > MAX_WORKERS ? MAX_WORKERS : (unsigned)n;
+}
+
+static int
+start_workers(struct app *app)
+{
+    app->n_workers = worker_count(&app->cfg);
+    app->workers = xcalloc(app->n_workers, sizeof(*app->workers));
+    app->hubs = hubs_new(&app->cfg, app->n_workers);
+    for (unsigned k = 0; k < app->n_workers; k++) {
+        struct worker *w = &app->workers[k];
+        int rc = loop_new(&w->loop);
+        if (rc != 0) {
+            log_error("cannot create event loop: %s", strerror(-rc));
+            return -1;
+        }
+        conn_pool_init(&w->pool, w->loop, app->cfg.set_tcp_nodelay);
+        if (!(w->hub = hub_new(app->hubs, k, w->loop, &w->pool))) {
+            log_error("cannot create worker %u", k);
+            return -1;
+        }
+        loop_set_tick(w->loop, TICK_MS, hub_tick, w->hub);
+        loop_set_after(w->loop, hub_after, w->hub);
+    }
+    if (open_listeners(app) != 0)
+        return -1;
+    for (unsigned k = 0; k < app->n_workers; k++) {
+        if (pthread_create(&app->workers[k].thread, NULL, worker_main, &app->workers[k]) != 0) {
+            log_error("cannot start worker thread %u", k);
+            return -1;
+        }
+    }
+    log_notice("petrel started workers=%u", app->n_workers);
+    return 0;
+}
+
+static void
+stop_workers(struct app *app)
+{
+    for (unsigned k = 0; k < app->n_workers; k++) {
+        if (app->workers[k].thread)
+            pthread_join(app->workers[k].thread, NULL);
+    }
+    for (unsigned k = 0; k < app->n_workers; k++) {
+        struct worker *w = &app->workers[k];
+        for (size_t i = 0; i < w->n_listeners; i++)
+            listener_free(w->listeners[i]);
+        free(w->listeners);
+        if (w->loop)
+            conn_pool_fini(&w->pool);
+    }
+    hubs_free(app->hubs);
+    for (unsigned k = 0; k < app->n_workers; k++)
+        loop_free(app->workers[k].loop);
+    free(app->workers);
+}
+
+/* The main thread only waits for signals; workers inherit the blocked mask. */
+static void
+wait_for_stop(struct app *app, const sigset_t *mask)
+{
+    for (;;) {
+        siginfo_t si;
+        int sig = sigwaitinfo(mask, &si);
+        if (sig < 0)
+            continue;
+        if (sig == SIGHUP) {
+            log_notice("sighup received; nothing to reload yet");
+            continue;
+        }
+        log_notice("shutting down signal=%s", strsignal(sig));
+        hubs_shutdown(app->hubs);
+        return;
+    }
 }
 
 static int
@@ -168,6 +246,7 @@ main(int argc, char **argv)
     const char *path = NULL;
     int port = -1, opt;
     bool verbose = false;
+    sigset_t mask;
 
     while ((opt = getopt(argc, argv, "c:p:vh")) != -1) {
         switch (opt) {
@@ -201,40 +280,22 @@ main(int argc, char **argv)
     }
     if (load_config(&app, path, port, verbose) != 0)
         return 1;
-    if (app.cfg.workers > 1)
-        log_notice("workers=%u requested; this build runs one worker thread", app.cfg.workers);
 
-    int rc = loop_new(&app.loop);
-    if (rc != 0) {
-        log_error("cannot create event loop: %s", strerror(-rc));
-        return 1;
-    }
-    conn_pool_init(&app.pool, app.loop, app.cfg.set_tcp_nodelay);
-    app.hub = hub_new(&app.cfg, &app.pool);
-    if ((rc = setup_signals(&app)) != 0) {
-        log_error("cannot set up signals: %s", strerror(-rc));
-        return 1;
-    }
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &mask, NULL);
+
     int status = 0;
-    if (open_listeners(&app) != 0) {
+    if (start_workers(&app) == 0)
+        wait_for_stop(&app, &mask);
+    else
         status = 1;
-    } else {
-        loop_set_tick(app.loop, TICK_MS, hub_tick, app.hub);
-        loop_set_after(app.loop, conn_pool_after, &app.pool);
-        log_notice("petrel started");
-        if ((rc = loop_run(app.loop)) != 0) {
-            log_error("event loop failed: %s", strerror(-rc));
-            status = 1;
-        }
-    }
-    for (size_t i = 0; i < app.n_listeners; i++)
-        listener_free(app.listeners[i]);
-    free(app.listeners);
-    conn_pool_fini(&app.pool);
-    hub_free(app.hub);
-    loop_del(app.loop, &app.sig_watch);
-    close(app.sig_watch.fd);
-    loop_free(app.loop);
+    if (status != 0 && app.hubs)
+        hubs_shutdown(app.hubs);
+    stop_workers(&app);
     config_fini(&app.cfg);
     log_notice("petrel stopped");
     log_close();

@@ -95,10 +95,12 @@ bool
 log_ratelimit(struct log_ratelimit *state, unsigned per_sec)
 {
     long now = (long)time(NULL);
+    long seen = atomic_load_explicit(&state->window, memory_order_relaxed);
 
-    if (state->window != now) {
-        state->window = now;
-        state->count = 0;
-    }
-    return state->count++ < per_sec;
+    /* Shared by worker threads; an approximate count is good enough for log noise. */
+    if (seen != now &&
+        atomic_compare_exchange_strong_explicit(&state->window, &seen, now, memory_order_relaxed,
+                                                memory_order_relaxed))
+        atomic_store_explicit(&state->count, 0, memory_order_relaxed);
+    return atomic_fetch_add_explicit(&state->count, 1, memory_order_relaxed) < per_sec;
 }

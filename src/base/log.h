@@ -7,6 +7,7 @@
 #ifndef PETREL_BASE_LOG_H
 #define PETREL_BASE_LOG_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -39,8 +40,8 @@ void log_write(enum log_level level, const char *fmt, ...) __attribute__((format
 
 /* For per-client noise: true at most `per_sec` times a second for the call site's `state`. */
 struct log_ratelimit {
-    long window;
-    unsigned count;
+    _Atomic long window;
+    _Atomic unsigned count;
 };
 bool log_ratelimit(struct log_ratelimit *state, unsigned per_sec);
 

@@ -32,6 +32,7 @@ struct conn {
     struct buf in;
     struct buf out;
     bool is_closing;
+    bool is_released;        /* handed to another worker: keep the fd open */
     bool want_out;           /* EPOLLOUT armed */
     char peer[64];
 };
@@ -119,6 +120,21 @@ conn_wrote(struct conn *c)
 {
     if (!c->is_closing && list_empty(&c->dirty_link))
         list_push(&c->pool->dirty, &c->dirty_link);
+}
+
+int
+conn_fd(const struct conn *c)
+{
+    return c->watch.fd;
+}
+
+void
+conn_release(struct conn *c)
+{
+    /* Out of this loop at once: the new owner may watch the fd as soon as it hears of it. */
+    loop_del(c->pool->loop, &c->watch);
+    c->is_released = true;
+    conn_close(c);
 }
 
 void
@@ -213,9 +229,11 @@ finish_close(struct conn *c)
         c->ops->on_close(c->ud, c);
     /* Last words (a DISCONNECT or a refusing CONNACK) go out if the socket takes them now. */
     c->want_out = false;
-    flush(c);
-    loop_del(p->loop, &c->watch);
-    close(c->watch.fd);
+    if (!c->is_released) {
+        loop_del(p->loop, &c->watch);
+        flush(c);
+        close(c->watch.fd);
+    }
     list_remove(&c->link);
     list_remove(&c->dirty_link);
     p->n_conns--;

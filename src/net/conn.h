@@ -50,6 +50,8 @@ void conn_pool_after(void *pool);
  * Returns NULL (fd closed) when the loop refuses it. */
 struct conn *conn_new(struct conn_pool *p, int fd, const char *peer, const struct conn_ops *ops,
                       void *ud);
+/* The socket's file descriptor (for a hand-off after conn_release). */
+int conn_fd(const struct conn *c);
 void conn_set_handler(struct conn *c, const struct conn_ops *ops, void *ud);
 
 struct buf *conn_in(struct conn *c);
@@ -61,6 +63,10 @@ size_t conn_out_pending(const struct conn *c);
 
 /* Close after flushing what is already in the output buffer (best effort, one write). */
 void conn_close(struct conn *c);
+/* Give the socket away (to another worker): it leaves this loop at once; after the iteration
+ * the connection is freed like a closed one, but the fd stays open and nothing more is written
+ * to it. */
+void conn_release(struct conn *c);
 bool conn_is_closing(const struct conn *c);
 const char *conn_peer(const struct conn *c);
 

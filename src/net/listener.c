@@ -71,8 +71,8 @@ on_accept(void *ud, uint32_t events)
 }
 
 int
-listener_new(struct loop *loop, const char *addr, uint16_t port, listener_accept_fn *fn, void *ud,
-             struct listener **out, char *err, size_t err_len)
+listener_new(struct loop *loop, const char *addr, uint16_t port, bool reuseport,
+             listener_accept_fn *fn, void *ud, struct listener **out, char *err, size_t err_len)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
@@ -96,6 +96,8 @@ listener_new(struct loop *loop, const char *addr, uint16_t port, listener_accept
         }
         int one = 1, zero = 0;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (reuseport)
+            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
         if (ai->ai_family == AF_INET6 && !addr)
             setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
         if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0) {

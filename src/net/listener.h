@@ -4,6 +4,8 @@
 #ifndef PETREL_NET_LISTENER_H
 #define PETREL_NET_LISTENER_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "net/loop.h"
@@ -14,9 +16,12 @@ struct listener;
 typedef void listener_accept_fn(void *ud, struct listener *li, int fd, const char *peer);
 
 /* Listen on `addr` (NULL: all addresses, IPv6 and IPv4) and `port` (0: ephemeral).
- * Returns 0 or a negative errno; `err` receives a message naming what failed. */
-int listener_new(struct loop *loop, const char *addr, uint16_t port, listener_accept_fn *fn,
-                 void *ud, struct listener **out, char *err, size_t err_len);
+ * With `reuseport`, several listeners (one per worker) share the port and the kernel spreads
+ * new connections over them. Returns 0 or a negative errno; `err` receives a message naming
+ * what failed. */
+int listener_new(struct loop *loop, const char *addr, uint16_t port, bool reuseport,
+                 listener_accept_fn *fn, void *ud, struct listener **out, char *err,
+                 size_t err_len);
 void listener_free(struct listener *li);
 /* The port actually bound (useful with port 0). */
 uint16_t listener_port(const struct listener *li);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,8 @@ struct mailbox {
     unsigned char *items; /* guarded by lock */
     size_t n;
     size_t cap;
+    _Atomic size_t pending; /* n, readable without the lock */
+    bool is_draining;       /* consumer only */
     unsigned char *spare; /* consumer's buffer, swapped with items */
     size_t spare_cap;
 };
@@ -31,18 +34,25 @@ struct mailbox {
 static void
 drain(struct mailbox *mb)
 {
+    /* Handlers may poll the mailbox again (a handed-off connection's first input): the items
+     * of this round are still being handled, so a nested round waits for the next wake-up. */
+    if (mb->is_draining)
+        return;
+    mb->is_draining = true;
     pthread_mutex_lock(&mb->lock);
     unsigned char *items = mb->items;
     size_t n = mb->n, cap = mb->cap;
     mb->items = mb->spare;
     mb->cap = mb->spare_cap;
     mb->n = 0;
+    atomic_store_explicit(&mb->pending, 0, memory_order_relaxed);
     pthread_mutex_unlock(&mb->lock);
 
     if (n)
         mb->fn(mb->ud, items, n);
     mb->spare = items;
     mb->spare_cap = cap;
+    mb->is_draining = false;
 }
 
 static void
@@ -87,8 +97,17 @@ mailbox_new(struct loop *loop, size_t item_size, mailbox_fn *fn, void *ud, struc
 void
 mailbox_free(struct mailbox *mb)
 {
+    if (mb)
+        mailbox_free_with(mb, mb->fn, mb->ud);
+}
+
+void
+mailbox_free_with(struct mailbox *mb, mailbox_fn *dispose, void *ud)
+{
     if (!mb)
         return;
+    mb->fn = dispose;
+    mb->ud = ud;
     drain(mb);
     loop_del(mb->loop, &mb->watch);
     close(mb->watch.fd);
@@ -96,6 +115,13 @@ mailbox_free(struct mailbox *mb)
     free(mb->items);
     free(mb->spare);
     free(mb);
+}
+
+void
+mailbox_poll(struct mailbox *mb)
+{
+    if (atomic_load_explicit(&mb->pending, memory_order_acquire))
+        drain(mb);
 }
 
 void
@@ -146,6 +172,7 @@ mailbox_stage_flush(struct mailbox_stage *st)
     }
     memcpy(mb->items + mb->n * size, st->items, st->n * size);
     mb->n += st->n;
+    atomic_store_explicit(&mb->pending, mb->n, memory_order_release);
     pthread_mutex_unlock(&mb->lock);
     st->n = 0;
     /* A non-empty inbox already has a wake-up pending. */

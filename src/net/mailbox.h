@@ -23,6 +23,14 @@ typedef void mailbox_fn(void *ud, void *items, size_t n);
 int mailbox_new(struct loop *loop, size_t item_size, mailbox_fn *fn, void *ud, struct mailbox **out);
 /* Free it; items still inside are handed to `fn` first so they can release what they own. */
 void mailbox_free(struct mailbox *mb);
+/* Free it, handing items still inside to `dispose` instead (the consumer has stopped). */
+void mailbox_free_with(struct mailbox *mb, mailbox_fn *dispose, void *ud);
+
+/* On the consumer's thread: handle whatever has arrived, now, without waiting for the loop to
+ * report the wake-up. Cheap (one atomic load) when nothing is waiting. Used to keep causality:
+ * work posted by another thread before it wrote to a socket is applied before this thread acts
+ * on what it reads from that socket. */
+void mailbox_poll(struct mailbox *mb);
 
 /* A producer's staging buffer towards one mailbox. Used by one thread. */
 struct mailbox_stage {

@@ -25,7 +25,7 @@ msg_new(struct slice topic, struct slice payload, const struct mqtt_props *props
         return NULL;
     uint8_t *p = (uint8_t *)(m + 1);
     memset(&m->props, 0, sizeof(m->props));
-    m->refs = 1;
+    atomic_init(&m->refs, 1);
     m->qos = qos;
     m->retain = retain;
     m->origin = origin;
@@ -66,7 +66,7 @@ msg_new(struct slice topic, struct slice payload, const struct mqtt_props *props
 void
 msg_unref(struct msg *m)
 {
-    if (m && --m->refs == 0)
+    if (m && atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1)
         free(m);
 }
 

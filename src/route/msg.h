@@ -8,6 +8,7 @@
 #ifndef PETREL_ROUTE_MSG_H
 #define PETREL_ROUTE_MSG_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -15,7 +16,7 @@
 #include "mqtt/packet.h"
 
 struct msg {
-    uint32_t refs;
+    _Atomic uint32_t refs;    /* messages cross worker threads: atomic */
     uint8_t qos;              /* as published */
     bool retain;              /* as published */
     uint64_t origin;          /* serial of the publishing session (no-local), 0: the broker */
@@ -39,7 +40,7 @@ struct msg *msg_new(struct slice topic, struct slice payload, const struct mqtt_
 static inline struct msg *
 msg_ref(struct msg *m)
 {
-    m->refs++;
+    atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
     return m;
 }
 

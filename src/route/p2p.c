@@ -55,19 +55,28 @@ p2p_classify(const struct p2p_rules *r, struct slice topic, struct slice *parent
 }
 
 bool
-p2p_filter_allowed(const struct p2p_rules *r, struct slice filter, struct slice own_id)
+p2p_filter_is_p2p(const struct p2p_rules *r, struct slice filter)
 {
     struct slice first, second, rest;
 
     if (!r->enabled || filter.len == 0 || filter.p[0] == '$')
-        return true;
+        return false;
     if (!split3(filter, &first, &second, &rest))
-        return true;
+        return false;
     /* A wildcard parent or keyword level never matches a P2P message (the trie is not used for
      * them), so such filters name nobody's P2P topic. */
-    if (first.len == 0 || rest.len == 0 || slice_eq(first, SLICE("+")) ||
-        slice_eq(first, SLICE("#")) || !slice_eq(second, r->keyword))
+    return first.len > 0 && rest.len > 0 && !slice_eq(first, SLICE("+")) &&
+           !slice_eq(first, SLICE("#")) && slice_eq(second, r->keyword);
+}
+
+bool
+p2p_filter_allowed(const struct p2p_rules *r, struct slice filter, struct slice own_id)
+{
+    struct slice first, second, rest;
+
+    if (!p2p_filter_is_p2p(r, filter))
         return true;
+    split3(filter, &first, &second, &rest);
     /* The part after the keyword must match the client's own ID as a topic: "<own id>",
      * "+" for a one-level ID, "<first level of id>/#" and the like. */
     return own_id.len > 0 && mqtt_topic_match(rest, own_id);

@@ -32,6 +32,11 @@ enum p2p_kind {
 enum p2p_kind p2p_classify(const struct p2p_rules *r, struct slice topic, struct slice *parent,
                            struct slice *target);
 
+/* Is `filter` (valid, not shared) of P2P shape: a literal parent not starting with '$', the
+ * keyword as second level, then at least one more character? Only such filters take part in
+ * P2P delivery (a receiver's own P2P subscription); wildcard filters like "#" never do. */
+bool p2p_filter_is_p2p(const struct p2p_rules *r, struct slice filter);
+
 /* May a client with ID `own_id` subscribe to `filter` (valid, not shared)? A filter of P2P
  * shape (a literal parent, then the keyword) is allowed only when it matches the client's own
  * P2P topic ("<parent>/p2p/<own id>", "<parent>/p2p/<first level of id>/#", ...): one that

@@ -225,6 +225,50 @@ dispatch(struct client *c, const struct mqtt_fixed_header *fh, struct slice body
     }
 }
 
+/* With several hubs, the session for a client ID lives on the hub the ID hashes to. A CONNECT
+ * that arrived elsewhere moves there with its connection: the socket and every byte read so
+ * far go through the owner's mailbox. Returns true when the connection was handed off. */
+static bool
+hand_off(struct client *c, const struct mqtt_fixed_header *fh, struct slice from_connect)
+{
+    struct hub *h = c->hub;
+    struct mqtt_connect cn;
+
+    if (h->all->n_hubs == 1 ||
+        mqtt_decode_connect(fh->flags, slice_make(from_connect.p + fh->header_len, fh->remaining),
+                            &cn) != 0 ||
+        cn.client_id.len == 0)
+        return false; /* errors and server-assigned IDs are handled here */
+    struct hub *owner = hub_owner(h, cn.client_id);
+    if (owner == h)
+        return false;
+    struct hub_item *it = hub_post(h, owner);
+    it->op = OP_HANDOFF;
+    it->u.handoff.fd = conn_fd(c->conn);
+    it->u.handoff.listener = c->listener;
+    it->u.handoff.peer = xstrdup(conn_peer(c->conn));
+    it->u.handoff.data = xmalloc(from_connect.len);
+    memcpy(it->u.handoff.data, from_connect.p, from_connect.len);
+    it->u.handoff.len = from_connect.len;
+    c->state = CLIENT_CLOSING;
+    c->handed_off = true;
+    conn_release(c->conn);
+    return true;
+}
+
+void
+client_adopt(struct hub *h, struct hub_item *it)
+{
+    struct client *c = client_new(h, it->u.handoff.fd, it->u.handoff.peer, it->u.handoff.listener);
+
+    if (c && buf_append(conn_in(c->conn), it->u.handoff.data, it->u.handoff.len) == 0)
+        client_on_input(c, c->conn);
+    else if (c)
+        client_fail(c, MQTT_RC_SERVER_BUSY);
+    free(it->u.handoff.peer);
+    free(it->u.handoff.data);
+}
+
 static uint32_t
 max_inbound_packet(const struct client *c)
 {
@@ -240,6 +284,8 @@ client_on_input(void *ud, struct conn *conn)
     size_t off = 0;
 
     c->hub->now = clock_now_ms();
+    /* Apply what other hubs posted before these bytes were sent (see hub_after). */
+    mailbox_poll(c->hub->inbox);
     while (c->state != CLIENT_CLOSING) {
         struct mqtt_fixed_header fh;
         struct slice rest = slice_make(in->p + off, in->len - off);
@@ -254,6 +300,8 @@ client_on_input(void *ud, struct conn *conn)
         if (rest.len < total)
             break;
         c->last_rx = c->hub->now;
+        if (c->state == CLIENT_NEW && fh.type == MQTT_CONNECT && hand_off(c, &fh, rest))
+            break;
         dispatch(c, &fh, slice_make(rest.p + fh.header_len, fh.remaining));
         off += total;
     }
@@ -278,9 +326,12 @@ client_on_close(void *ud, struct conn *conn)
         log_info("client disconnected client=%s addr=%s", s->id, conn_peer(conn));
         s->client = NULL;
         c->sess = NULL;
-        h->n_connected--;
+        atomic_fetch_sub_explicit(&h->all->n_connected, 1, memory_order_relaxed);
         sess_detach(s);
     }
+    if (!c->handed_off)
+        atomic_fetch_sub_explicit(&h->all->listener_conns[c->listener - h->cfg->listeners], 1,
+                                  memory_order_relaxed);
     list_remove(&c->link);
     for (uint32_t i = 0; c->alias_in && i <= c->n_alias_in; i++)
         free(c->alias_in[i]);

@@ -1,7 +1,9 @@
 /*
- * hub.c - the hub: creation, accepting connections, the periodic sweep and shutdown.
+ * hub.c - hubs: creation, the mailbox between them, accepting connections, the periodic sweep
+ * and shutdown.
  */
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "base/clock.h"
@@ -9,18 +11,46 @@
 #include "base/xalloc.h"
 #include "session/internal.h"
 
+struct hubs *
+hubs_new(const struct config *cfg, unsigned n_hubs)
+{
+    struct hubs *hs = xcalloc(1, sizeof(*hs));
+
+    hs->cfg = cfg;
+    hs->n_hubs = n_hubs ? n_hubs : 1;
+    hs->hubs = xcalloc(hs->n_hubs, sizeof(*hs->hubs));
+    hs->snapshots = xcalloc(hs->n_hubs, sizeof(*hs->snapshots));
+    hs->listener_conns = xcalloc(cfg->n_listeners + 1, sizeof(*hs->listener_conns));
+    pthread_mutex_init(&hs->retained_lock, NULL);
+    pthread_mutex_init(&hs->stats_lock, NULL);
+    retain_init(&hs->retained);
+    hs->started_at = clock_now_ms();
+    return hs;
+}
+
+static void on_items(void *ud, void *items, size_t n);
+
 struct hub *
-hub_new(const struct config *cfg, struct conn_pool *pool)
+hub_new(struct hubs *hs, unsigned index, struct loop *loop, struct conn_pool *pool)
 {
     struct hub *h = xcalloc(1, sizeof(*h));
+    const struct config *cfg = hs->cfg;
 
+    h->all = hs;
+    h->index = index;
     h->cfg = cfg;
+    h->loop = loop;
     h->pool = pool;
-    map_init(&h->sessions);
+    if (mailbox_new(loop, sizeof(struct hub_item), on_items, h, &h->inbox) != 0) {
+        free(h);
+        return NULL;
+    }
+    h->stages = xcalloc(hs->n_hubs, sizeof(*h->stages));
+    map_init(&h->registry);
     list_init(&h->clients);
     list_init(&h->offline);
+    list_init(&h->dying);
     h->trie = trie_new();
-    retain_init(&h->retained);
     h->p2p = (struct p2p_rules){
         .enabled = cfg->p2p_enabled,
         .keyword = slice_cstr(cfg->p2p_keyword),
@@ -28,45 +58,209 @@ hub_new(const struct config *cfg, struct conn_pool *pool)
         .n_parents = cfg->n_p2p_parents,
     };
     h->now = clock_now_ms();
-    h->started_at = h->now;
     h->next_sys = h->now;
+    h->next_retain_sweep = h->now + 10000u;
+    hs->hubs[index] = h;
     return h;
 }
 
-void
-hub_free(struct hub *h)
+/* Release what a mailbox item owns without acting on it (shutdown). */
+static void
+dispose_item(struct hub_item *it)
 {
-    struct session *s;
-    size_t pos;
-
-    if (!h)
-        return;
-    /* Sessions are freed without publishing wills: the broker is going away. */
-    for (;;) {
-        pos = 0;
-        if (!(s = map_next(&h->sessions, &pos)))
-            break;
-        sess_clear_will(s);
-        sess_destroy(s);
+    switch (it->op) {
+    case OP_DELIVER:
+    case OP_DELIVER_P2P:
+        msg_unref(it->u.deliver.msg);
+        break;
+    case OP_SUB_ADD:
+    case OP_SUB_DEL:
+        free(it->u.sub.filter);
+        break;
+    case OP_HANDOFF:
+        close(it->u.handoff.fd);
+        free(it->u.handoff.peer);
+        free(it->u.handoff.data);
+        break;
+    default:
+        break;
     }
-    map_fini(&h->sessions);
-    retain_fini(&h->retained);
+}
+
+static void
+dispose_items(void *ud, void *items, size_t n)
+{
+    struct hub_item *it = items;
+
+    for (size_t i = 0; i < n; i++)
+        dispose_item(&it[i]);
+}
+
+/* Collect the sessions `h` owns; called for every hub before any session is freed, since
+ * each registry also points at other hubs' sessions. */
+static struct session **
+owned_sessions(struct hub *h, size_t *n)
+{
+    struct session **out = xcalloc(h->registry.n + 1, sizeof(*out));
+    struct session *s;
+    size_t i = 0;
+
+    *n = 0;
+    while ((s = map_next(&h->registry, &i)) != NULL) {
+        if (s->hub == h)
+            out[(*n)++] = s;
+    }
+    return out;
+}
+
+static void
+hub_free(struct hub *h, struct session **owned, size_t n_owned)
+{
+    struct list *pos, *tmp;
+
+    /* Owned sessions end without publishing wills: the broker is going away. */
+    for (size_t i = 0; i < n_owned; i++)
+        sess_free(owned[i]);
+    list_for_each_safe(pos, tmp, &h->dying)
+    {
+        sess_free(list_entry(pos, struct session, offline_link));
+    }
+    map_fini(&h->registry);
     trie_free(h->trie);
+    for (unsigned k = 0; k < h->all->n_hubs; k++)
+        mailbox_stage_fini(&h->stages[k]);
+    free(h->stages);
     free(h->targets);
+    free(h->tindex.keys);
+    free(h->tindex.slots);
+    free(h->tindex.gens);
     free(h);
+}
+
+void
+hubs_free(struct hubs *hs)
+{
+    if (!hs)
+        return;
+    /* Items still in flight between stopped hubs only need their resources released. */
+    for (unsigned k = 0; k < hs->n_hubs; k++) {
+        struct hub *h = hs->hubs[k];
+        if (!h)
+            continue;
+        for (unsigned t = 0; t < hs->n_hubs; t++)
+            dispose_items(NULL, h->stages[t].items, h->stages[t].n);
+        mailbox_free_with(h->inbox, dispose_items, NULL);
+    }
+    struct session ***owned = xcalloc(hs->n_hubs, sizeof(*owned));
+    size_t *n_owned = xcalloc(hs->n_hubs, sizeof(*n_owned));
+    for (unsigned k = 0; k < hs->n_hubs; k++) {
+        if (hs->hubs[k])
+            owned[k] = owned_sessions(hs->hubs[k], &n_owned[k]);
+    }
+    for (unsigned k = 0; k < hs->n_hubs; k++) {
+        if (hs->hubs[k])
+            hub_free(hs->hubs[k], owned[k], n_owned[k]);
+        free(owned[k]);
+    }
+    free(owned);
+    free(n_owned);
+    retain_fini(&hs->retained);
+    pthread_mutex_destroy(&hs->retained_lock);
+    pthread_mutex_destroy(&hs->stats_lock);
+    free(hs->snapshots);
+    free((void *)hs->listener_conns);
+    free(hs->hubs);
+    free(hs);
+}
+
+struct hub *
+hub_owner(struct hub *h, struct slice client_id)
+{
+    struct hubs *hs = h->all;
+
+    if (hs->n_hubs == 1)
+        return h;
+    /* A different mix from the registry's own use of the hash keeps the two independent. */
+    uint64_t x = map_hash(client_id);
+    return hs->hubs[(x >> 32) % hs->n_hubs];
+}
+
+struct hub_item *
+hub_post(struct hub *h, struct hub *to)
+{
+    struct mailbox_stage *st = &h->stages[to->index];
+
+    if (!st->to)
+        mailbox_stage_init(st, to->inbox);
+    struct hub_item *it = mailbox_stage_slot(st);
+    memset(it, 0, sizeof(*it));
+    return it;
+}
+
+static void
+on_items(void *ud, void *items, size_t n)
+{
+    struct hub *h = ud;
+    struct hub_item *it = items;
+
+    h->now = clock_now_ms();
+    for (size_t i = 0; i < n; i++) {
+        switch (it[i].op) {
+        case OP_HANDOFF:
+            client_adopt(h, &it[i]);
+            break;
+        case OP_SHUTDOWN:
+            hub_shutdown(h);
+            break;
+        default:
+            sess_on_item(h, &it[i]);
+            break;
+        }
+    }
+}
+
+static void
+flush_stages(struct hub *h)
+{
+    for (unsigned k = 0; k < h->all->n_hubs; k++) {
+        if (h->stages[k].n)
+            mailbox_stage_flush(&h->stages[k]);
+    }
+}
+
+void
+hub_after(void *hub)
+{
+    struct hub *h = hub;
+
+    /* Mailbox items first: what this iteration posted (a new subscription, a new session) is
+     * then in the other hubs' inboxes before the replies (SUBACK, CONNACK) leave, and a client
+     * acting on a reply finds it applied everywhere (see mailbox_poll in client.c). Closing
+     * connections can post more, so the stages are flushed once more after them. */
+    flush_stages(h);
+    conn_pool_after(h->pool);
+    flush_stages(h);
+    if (h->stopping)
+        loop_stop(h->loop);
 }
 
 void
 hub_accept(struct hub *h, int fd, const char *peer, const struct config_listener *li)
 {
+    _Atomic size_t *count = &h->all->listener_conns[li - h->cfg->listeners];
+
     h->now = clock_now_ms();
-    if (li->max_connections >= 0 && h->pool->n_conns >= (size_t)li->max_connections) {
+    if (li->max_connections >= 0 &&
+        atomic_load_explicit(count, memory_order_relaxed) >= (size_t)li->max_connections) {
         log_notice("connection refused, listener full addr=%s port=%u", peer, li->port);
         close(fd);
         return;
     }
-    if (!client_new(h, fd, peer, li))
+    atomic_fetch_add_explicit(count, 1, memory_order_relaxed);
+    if (!client_new(h, fd, peer, li)) {
+        atomic_fetch_sub_explicit(count, 1, memory_order_relaxed);
         log_warn("connection dropped addr=%s", peer);
+    }
 }
 
 /* Keepalive [MQTT-3.1.2-24]: one and a half keepalive periods of silence end the connection.
@@ -108,19 +302,38 @@ sweep_sessions(struct hub *h)
     }
 }
 
+/* Publish this hub's counters for $SYS (read by hub 0). */
+static void
+snapshot_stats(struct hub *h)
+{
+    struct hubs *hs = h->all;
+
+    h->stats.bytes_in = h->pool->bytes_in;
+    h->stats.bytes_out = h->pool->bytes_out;
+    pthread_mutex_lock(&hs->stats_lock);
+    hs->snapshots[h->index] = h->stats;
+    pthread_mutex_unlock(&hs->stats_lock);
+}
+
 void
 hub_tick(void *hub)
 {
     struct hub *h = hub;
+    struct hubs *hs = h->all;
 
     h->now = clock_now_ms();
     sweep_clients(h);
     sweep_sessions(h);
+    snapshot_stats(h);
+    if (h->index != 0)
+        return;
     if (h->now >= h->next_retain_sweep) {
-        /* A full pass over the retained store, so it runs rarely; expired retained messages
-         * are also never sent, because delivery checks expiry. */
+        /* A full pass over the retained store, so it runs rarely; delivery checks expiry
+         * anyway. */
         h->next_retain_sweep = h->now + 10000u;
-        retain_expire(&h->retained, h->now);
+        pthread_mutex_lock(&hs->retained_lock);
+        retain_expire(&hs->retained, h->now);
+        pthread_mutex_unlock(&hs->retained_lock);
     }
     if (h->cfg->sys_interval && h->now >= h->next_sys) {
         h->next_sys = h->now + (uint64_t)h->cfg->sys_interval * 1000u;
@@ -138,5 +351,22 @@ hub_shutdown(struct hub *h)
         struct client *c = list_entry(pos, struct client, link);
         c->send_will = false;
         client_kick(c, MQTT_RC_SERVER_SHUTTING_DOWN);
+    }
+    h->stopping = true;
+}
+
+void
+hubs_shutdown(struct hubs *hs)
+{
+    for (unsigned k = 0; k < hs->n_hubs; k++) {
+        struct mailbox_stage st;
+        if (!hs->hubs[k])
+            continue;
+        mailbox_stage_init(&st, hs->hubs[k]->inbox);
+        struct hub_item *it = mailbox_stage_slot(&st);
+        memset(it, 0, sizeof(*it));
+        it->op = OP_SHUTDOWN;
+        mailbox_stage_flush(&st);
+        mailbox_stage_fini(&st);
     }
 }

@@ -3,15 +3,24 @@
  * structs and the functions that cross between on_*.c files.
  *
  * Objects and owners:
- *   hub      owns the session table, trie, retained store and the list of clients.
+ *   hubs     what all workers share: the configuration, the retained store (behind a mutex),
+ *            the counters' snapshots and the list of hubs.
+ *   hub      one worker's engine: its clients, the sessions it owns, and its replicas of the
+ *            subscription trie and the client registry (see "Workers" in docs/design.md).
  *   client   one network connection speaking MQTT; owned by its conn (freed in on_close).
- *   session  the state named by a client ID; owned by the session table. It outlives its
- *            client while its expiry interval runs (persistent sessions).
+ *   session  the state named by a client ID; owned by the hub that hash(client ID) names. It
+ *            outlives its client while its expiry interval runs (persistent sessions).
  *   delivery one message on its way to one session (queued or inflight); owned by the session.
+ *
+ * Only a session's owner touches its state. Other hubs keep pointers to it in their replicas
+ * and read just what never changes (id, serial, owner) and the atomic `online` flag; work for
+ * the session reaches the owner through its mailbox.
  */
 #ifndef PETREL_SESSION_INTERNAL_H
 #define PETREL_SESSION_INTERNAL_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -20,6 +29,7 @@
 #include "config/config.h"
 #include "mqtt/packet.h"
 #include "net/conn.h"
+#include "net/mailbox.h"
 #include "route/msg.h"
 #include "route/p2p.h"
 #include "route/retain.h"
@@ -32,17 +42,36 @@
 #define CONNECT_TIMEOUT_S 10
 /* Output bytes beyond which QoS 0 messages to a client are dropped rather than buffered. */
 #define CLIENT_OUT_HIGH_WATER (8u * 1024 * 1024)
+/* Subscription identifiers carried per delivery (more matching ones are not forwarded). */
+#define MAX_SUB_IDS 8
 
 struct hub_stats {
     uint64_t msgs_received;     /* PUBLISH packets from clients */
     uint64_t msgs_sent;         /* PUBLISH packets to clients */
     uint64_t msgs_dropped;      /* messages dropped for a queue limit or a dead connection */
     uint64_t clients_total;     /* connections ever accepted with CONNACK 0 */
-    uint64_t clients_maximum;
     uint64_t p2p_routed;        /* delivered now or queued */
     uint64_t p2p_queued;
     uint64_t p2p_dropped;       /* no session with that client ID */
     uint64_t p2p_refused;       /* parent topic not allowed */
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+    uint64_t n_sessions;        /* sessions owned */
+};
+
+struct hubs {
+    const struct config *cfg;
+    unsigned n_hubs;
+    struct hub **hubs;
+    pthread_mutex_t retained_lock;
+    struct retain retained;
+    pthread_mutex_t stats_lock;
+    struct hub_stats *snapshots;  /* [n_hubs], each hub's counters as of its last tick */
+    _Atomic size_t *listener_conns; /* [n_listeners] open connections per listener */
+    _Atomic size_t n_connected;
+    _Atomic size_t max_connected;
+    _Atomic uint64_t next_serial;
+    uint64_t started_at;
 };
 
 /* One matching session collected while routing a message (duplicates merged). */
@@ -52,30 +81,82 @@ struct target {
     bool retain;
     bool shared;                  /* chosen as a member of a shared subscription group */
     uint32_t n_sub_ids;
-    uint32_t sub_ids[8];
+    uint32_t sub_ids[MAX_SUB_IDS];
+};
+
+/* Work sent to another hub through its mailbox. */
+enum hub_op {
+    OP_DELIVER = 1,               /* deliver msg to sess (owned by the receiver) */
+    OP_DELIVER_P2P,               /* deliver a P2P msg to sess, which decides QoS and ids */
+    OP_SUB_ADD,                   /* replica: sess subscribed to filter */
+    OP_SUB_DEL,                   /* replica: sess unsubscribed from filter */
+    OP_SESS_ADD,                  /* replica: sess exists */
+    OP_SESS_PURGE,                /* replica: sess ended; forget it, then answer OP_PURGE_ACK */
+    OP_PURGE_ACK,                 /* to the owner: one replica has forgotten sess */
+    OP_HANDOFF,                   /* a connection whose client ID this hub owns */
+    OP_SHUTDOWN,
+};
+
+struct hub_item {
+    uint8_t op;
+    uint8_t qos;
+    bool retain;
+    bool shared;
+    uint8_t n_sub_ids;
+    struct session *sess;
+    union {
+        struct {
+            struct msg *msg;                 /* one reference, owned by the item */
+            uint32_t sub_ids[MAX_SUB_IDS];
+        } deliver;
+        struct {
+            char *filter;                    /* owned by the item */
+            size_t len;
+            struct sub_opts opts;
+        } sub;
+        struct {
+            int fd;
+            const struct config_listener *listener;
+            char *peer;                      /* owned */
+            uint8_t *data;                   /* bytes read so far, from CONNECT on; owned */
+            size_t len;
+        } handoff;
+    } u;
+};
+
+/* Index for merging overlapping subscriptions of one session while routing one message. */
+struct target_index {
+    struct session **keys;
+    uint32_t *slots;
+    uint64_t *gens;
+    size_t cap;
+    uint64_t gen;
 };
 
 struct hub {
+    struct hubs *all;
+    unsigned index;
     const struct config *cfg;
+    struct loop *loop;
     struct conn_pool *pool;
-    struct map sessions;          /* client id -> struct session */
+    struct mailbox *inbox;
+    struct mailbox_stage *stages; /* [n_hubs], towards each hub (own index unused) */
+    struct map registry;          /* client id -> struct session, every hub's (replica) */
     struct list clients;          /* every struct client, connected or not */
-    struct list offline;          /* persistent sessions without a client, for expiry */
-    size_t n_connected;
-    struct trie *trie;
-    struct retain retained;
+    struct list offline;          /* owned persistent sessions without a client, for expiry */
+    struct list dying;            /* owned sessions ended, waiting for OP_PURGE_ACKs */
+    struct trie *trie;            /* every hub's subscriptions (replica) */
     struct p2p_rules p2p;
     struct hub_stats stats;
     uint64_t now;                 /* monotonic ms, refreshed per event batch */
-    uint64_t started_at;
     uint64_t next_sys;
     uint64_t next_retain_sweep;
-    uint64_t next_serial;
+    bool stopping;
     /* routing scratch */
     struct target *targets;
     size_t n_targets;
     size_t cap_targets;
-    uint64_t match_epoch;
+    struct target_index tindex;
 };
 
 enum client_state {
@@ -103,6 +184,7 @@ struct client {
     char **alias_in;              /* [alias] topic copy, inbound */
     uint32_t n_alias_in;
     bool send_will;               /* abnormal end: publish the will */
+    bool handed_off;              /* moved to another hub, which now counts the connection */
     bool problem_info;            /* MQTT 5 Request Problem Information */
     const struct config_listener *listener;
 };
@@ -135,12 +217,17 @@ struct delivery {
 };
 
 struct session {
+    /* Fixed at creation; read by every hub. */
     char *id;
     size_t id_len;
     uint64_t serial;              /* unique per session object, for no-local */
-    struct hub *hub;
+    struct hub *hub;              /* the owner */
+    _Atomic bool online;          /* a client is connected; read by other hubs' routing */
+    /* The owner's alone from here on. */
+    bool is_dead;                 /* ended; freed when every replica has forgotten it */
+    uint32_t pending_acks;        /* OP_PURGE_ACKs still expected */
     struct client *client;        /* NULL while offline */
-    struct list offline_link;     /* hub->offline while offline and persistent */
+    struct list offline_link;     /* hub->offline while offline and persistent, or hub->dying */
     uint8_t version;
     uint32_t expiry;              /* seconds after disconnect, SESS_EXPIRY_NEVER */
     uint64_t expire_at;           /* monotonic ms, while offline */
@@ -158,15 +245,27 @@ struct session {
     struct msg *will;             /* pending will, with its QoS and retain flag */
     uint32_t will_delay;          /* seconds */
     uint64_t will_at;             /* monotonic ms when a delayed will fires, 0: not armed */
-    uint64_t match_epoch;         /* routing: dedup of overlapping subscriptions */
-    uint32_t match_slot;
 };
 
+/* ---- hub.c ---- */
+/* The hub that owns sessions with this client ID. */
+struct hub *hub_owner(struct hub *h, struct slice client_id);
+/* Kick every client (MQTT 5: DISCONNECT 0x8B) and stop the loop after this iteration. */
+void hub_shutdown(struct hub *h);
+/* Room for one item towards hub `to` (not h itself); sent at the end of the loop iteration. */
+struct hub_item *hub_post(struct hub *h, struct hub *to);
+
 /* ---- session.c ---- */
+/* A session by client ID in this hub's registry (owned here or elsewhere), or NULL. */
 struct session *sess_find(struct hub *h, struct slice id);
 struct session *sess_create(struct hub *h, struct slice id, uint8_t version);
-/* End the session: fire its pending will, drop its subscriptions and queues, free it. */
+/* End the session: fire its pending will, drop its subscriptions and queues, and free it once
+ * every other hub has forgotten it. */
 void sess_destroy(struct session *s);
+/* Free an ended session (after the last OP_PURGE_ACK), or any owned one at shutdown. */
+void sess_free(struct session *s);
+/* Mailbox work for sessions and replicas (called by hub.c). */
+void sess_on_item(struct hub *h, struct hub_item *it);
 /* The client went away (any reason). Arms the will and the expiry, or ends the session. */
 void sess_detach(struct session *s);
 bool sess_has_sub(struct session *s, struct slice filter);
@@ -199,6 +298,8 @@ void delivery_free(struct delivery *d);
 /* Route a message published by `from` (NULL: the broker itself). Returns MQTT_RC_SUCCESS,
  * MQTT_RC_NO_MATCHING_SUBSCRIBERS or MQTT_RC_TOPIC_NAME_INVALID (refused P2P parent). */
 int hub_route(struct hub *h, struct session *from, struct msg *m);
+/* On the owner of `s`: deliver a P2P message to it. */
+void hub_deliver_p2p(struct hub *h, struct session *s, struct msg *m);
 /* Session `dead` ends with `m` undelivered, received through one of its shared subscriptions:
  * give it to another member of the same group(s). `dead` is already out of the trie. */
 void hub_reroute_shared(struct hub *h, struct session *dead, struct msg *m);
@@ -209,6 +310,8 @@ void hub_send_retained(struct hub *h, struct session *s, struct slice filter,
 /* ---- client.c ---- */
 struct client *client_new(struct hub *h, int fd, const char *peer,
                           const struct config_listener *li);
+/* Take over a connection handed off by another hub, with the bytes it had already read. */
+void client_adopt(struct hub *h, struct hub_item *it);
 /* Close because of a protocol violation or limit: MQTT 5 clients first get DISCONNECT `rc`. */
 void client_fail(struct client *c, uint8_t rc);
 /* Close after a server-initiated DISCONNECT `rc` (MQTT 5) without treating it as an error. */

@@ -2,6 +2,7 @@
  * on_connect.c - CONNECT: version and identity checks, session takeover or resumption, the
  * will, and the CONNACK with the server's limits (MQTT 5).
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,12 +43,15 @@ peek_version(struct slice body)
 static void
 assign_client_id(struct hub *h, char *out, size_t out_len)
 {
-    /* Unique within this broker run; the serial makes collisions with live ids unlikely and
-     * the loop below makes them impossible. */
-    do {
-        snprintf(out, out_len, "petrel-%llx-%llx", (unsigned long long)h->started_at,
-                 (unsigned long long)++h->next_serial);
-    } while (sess_find(h, slice_cstr(out)));
+    /* Unique within this broker run (a fresh serial each try), and chosen so that this hub
+     * owns it: the connection then needs no hand-off. */
+    for (;;) {
+        uint64_t n = atomic_fetch_add_explicit(&h->all->next_serial, 1, memory_order_relaxed);
+        snprintf(out, out_len, "petrel-%llx-%llx", (unsigned long long)h->all->started_at,
+                 (unsigned long long)n);
+        if (hub_owner(h, slice_cstr(out)) == h && !sess_find(h, slice_cstr(out)))
+            return;
+    }
 }
 
 /* Check the will's content against the server's limits; 0 or a reason code. */
@@ -160,6 +164,7 @@ attach_session(struct client *c, struct slice id, const struct mqtt_connect *cn,
     struct hub *h = c->hub;
     struct session *s = sess_find(h, id);
 
+    assert(!s || s->hub == h); /* connections were handed to the owner of their client ID */
     *present = false;
     if (s && s->client) {
         /* Session takeover [MQTT-3.1.4-3]: the old connection is closed, MQTT 5 with 0x8E. */
@@ -169,7 +174,7 @@ attach_session(struct client *c, struct slice id, const struct mqtt_connect *cn,
         client_kick(old, MQTT_RC_SESSION_TAKEN_OVER);
         s->client = NULL;
         old->sess = NULL;
-        h->n_connected--;
+        atomic_fetch_sub_explicit(&h->all->n_connected, 1, memory_order_relaxed);
         if (!old->send_will)
             sess_clear_will(s);
         else if (s->will && s->will_delay == 0)
@@ -233,7 +238,9 @@ on_connect(struct client *c, uint8_t flags, struct slice body)
         refuse(c, cn.version, (uint8_t)rc);
         return;
     }
-    if (cfg->max_connections >= 0 && h->n_connected >= (size_t)cfg->max_connections) {
+    if (cfg->max_connections >= 0 &&
+        atomic_load_explicit(&h->all->n_connected, memory_order_relaxed) >=
+            (size_t)cfg->max_connections) {
         refuse(c, cn.version, MQTT_RC_SERVER_BUSY);
         return;
     }
@@ -273,10 +280,15 @@ on_connect(struct client *c, uint8_t flags, struct slice body)
     c->sess = s;
     c->state = CLIENT_CONNECTED;
     c->send_will = true;
-    h->n_connected++;
+    atomic_store_explicit(&s->online, true, memory_order_relaxed);
+    size_t now_connected =
+        atomic_fetch_add_explicit(&h->all->n_connected, 1, memory_order_relaxed) + 1;
+    size_t max = atomic_load_explicit(&h->all->max_connected, memory_order_relaxed);
+    while (now_connected > max &&
+           !atomic_compare_exchange_weak_explicit(&h->all->max_connected, &max, now_connected,
+                                                  memory_order_relaxed, memory_order_relaxed)) {
+    }
     h->stats.clients_total++;
-    if (h->n_connected > h->stats.clients_maximum)
-        h->stats.clients_maximum = h->n_connected;
     if (cn.has_will) {
         struct msg *will = make_will(c, &cn, s->serial);
         uint32_t delay = (cn.will_props.has & MQTT_PROP_BIT(MQTT_PROP_WILL_DELAY))

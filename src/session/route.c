@@ -30,21 +30,76 @@ granted_qos(const struct hub *h, const struct msg *m, uint8_t sub_qos)
     return m->qos < sub_qos ? m->qos : sub_qos; /* [MQTT-3.8.4-8] */
 }
 
+/* The slot of `s` in this message's target list, or -1 (open addressing keyed by pointer;
+ * a generation number per slot makes clearing free between messages). */
+static struct target *
+find_target(struct hub *h, struct session *s, size_t *hash_slot)
+{
+    struct target_index *ti = &h->tindex;
+    size_t mask = ti->cap - 1;
+    size_t i = (size_t)(((uintptr_t)s >> 4) * 0x9E3779B97F4A7C15ull >> 20) & mask;
+
+    while (ti->gens[i] == ti->gen) {
+        if (ti->keys[i] == s)
+            return &h->targets[ti->slots[i]];
+        i = (i + 1) & mask;
+    }
+    *hash_slot = i;
+    return NULL;
+}
+
+static void
+grow_index(struct hub *h)
+{
+    struct target_index *ti = &h->tindex;
+
+    free(ti->keys);
+    free(ti->slots);
+    free(ti->gens);
+    ti->cap = ti->cap ? ti->cap * 2 : 128;
+    ti->keys = xcalloc(ti->cap, sizeof(*ti->keys));
+    ti->slots = xcalloc(ti->cap, sizeof(*ti->slots));
+    ti->gens = xcalloc(ti->cap, sizeof(*ti->gens));
+    ti->gen = 1;
+    /* Re-index the targets collected so far. */
+    for (size_t k = 0; k < h->n_targets; k++) {
+        size_t slot;
+        find_target(h, h->targets[k].sess, &slot);
+        ti->keys[slot] = h->targets[k].sess;
+        ti->slots[slot] = (uint32_t)k;
+        ti->gens[slot] = ti->gen;
+    }
+}
+
+static void
+begin_targets(struct hub *h)
+{
+    h->n_targets = 0;
+    if (h->tindex.cap == 0)
+        grow_index(h);
+    else
+        h->tindex.gen++;
+}
+
 static struct target *
 add_target(struct route_ctx *rc, struct session *s, const struct sub_opts *opts)
 {
     struct hub *h = rc->hub;
-    struct target *t;
+    size_t slot;
+    struct target *t = find_target(h, s, &slot);
 
-    if (s->match_epoch == h->match_epoch) {
-        t = &h->targets[s->match_slot];
-    } else {
+    if (!t) {
+        if ((h->n_targets + 1) * 2 > h->tindex.cap) {
+            grow_index(h);
+            find_target(h, s, &slot);
+        }
         if (h->n_targets == h->cap_targets) {
             h->cap_targets = h->cap_targets ? h->cap_targets * 2 : 64;
             h->targets = xrealloc(h->targets, h->cap_targets * sizeof(*h->targets));
         }
-        s->match_epoch = h->match_epoch;
-        s->match_slot = (uint32_t)h->n_targets;
+        h->tindex.keys[slot] = s;
+        h->tindex.slots[slot] = (uint32_t)h->n_targets;
+        h->tindex.gens[slot] = h->tindex.gen;
         t = &h->targets[h->n_targets++];
         t->sess = s;
         t->qos = 0;
@@ -59,7 +114,7 @@ add_target(struct route_ctx *rc, struct session *s, const struct sub_opts *opts)
      * [MQTT-3.3.1-12, MQTT-3.3.1-13]. */
     if (opts->retain_as_published && rc->msg->retain)
         t->retain = true;
-    if (opts->sub_id && t->n_sub_ids < sizeof(t->sub_ids) / sizeof(t->sub_ids[0]))
+    if (opts->sub_id && t->n_sub_ids < MAX_SUB_IDS)
         t->sub_ids[t->n_sub_ids++] = opts->sub_id;
     return t;
 }
@@ -108,7 +163,7 @@ on_group(void *ctx, struct trie_group *g)
      * is gone does not swallow the message. */
     for (uint32_t i = 0; i < n && trie_group_next(g, &owner, &opts); i++) {
         struct session *s = owner;
-        if (s->client && s->client->state == CLIENT_CONNECTED) {
+        if (atomic_load_explicit(&s->online, memory_order_relaxed)) {
             add_target(rc, s, opts)->shared = true;
             return;
         }
@@ -121,31 +176,40 @@ on_group(void *ctx, struct trie_group *g)
         add_target(rc, fallback, fallback_opts)->shared = true;
 }
 
-/* The target's own subscriptions that match its P2P topic decide QoS and identifiers. */
-static void
-route_p2p(struct route_ctx *rc, struct session *target)
+void
+hub_deliver_p2p(struct hub *h, struct session *s, struct msg *m)
 {
-    struct hub *h = rc->hub;
     struct list *pos;
-    bool matched = false;
+    bool matched = false, retain = false;
+    uint8_t qos = 0;
+    uint32_t ids[MAX_SUB_IDS], n_ids = 0;
 
-    list_for_each(pos, &target->subs)
+    /* The target's own P2P subscriptions matching the topic decide QoS and identifiers, so a
+     * client subscribed to its own P2P topic gets the message once, as that subscription
+     * says. Other filters ('#', "app/#") never see P2P messages. Without one, the publish QoS
+     * holds. */
+    list_for_each(pos, &s->subs)
     {
         struct sub *sub = list_entry(pos, struct sub, link);
-        if (sub->is_shared)
+        struct slice filter = slice_make(sub->filter, sub->filter_len);
+        if (sub->is_shared || !p2p_filter_is_p2p(&h->p2p, filter) ||
+            !mqtt_topic_match(filter, m->topic))
             continue;
-        if (mqtt_topic_match(slice_make(sub->filter, sub->filter_len), rc->msg->topic)) {
-            add_target(rc, target, &sub->opts);
-            matched = true;
-        }
+        uint8_t q = granted_qos(h, m, sub->opts.qos);
+        if (!matched || q > qos)
+            qos = q;
+        matched = true;
+        retain = retain || (sub->opts.retain_as_published && m->retain);
+        if (sub->opts.sub_id && n_ids < MAX_SUB_IDS)
+            ids[n_ids++] = sub->opts.sub_id;
     }
-    if (!matched) {
-        struct sub_opts direct = {.qos = h->cfg->maximum_qos};
-        add_target(rc, target, &direct);
-    }
+    if (!matched)
+        qos = m->qos < h->cfg->maximum_qos ? m->qos : h->cfg->maximum_qos;
+    sess_deliver(s, m, qos, retain, ids, n_ids, false);
 }
 
-/* Hand the message to every collected target. Returns how many there were. */
+/* Hand the message to every collected target: directly when this hub owns the session, else
+ * through the owner's mailbox. Returns how many targets there were. */
 static size_t
 deliver_targets(struct hub *h, struct msg *m)
 {
@@ -153,7 +217,19 @@ deliver_targets(struct hub *h, struct msg *m)
 
     for (size_t i = 0; i < n; i++) {
         struct target *t = &h->targets[i];
-        sess_deliver(t->sess, m, t->qos, t->retain, t->sub_ids, t->n_sub_ids, t->shared);
+        if (t->sess->hub == h) {
+            sess_deliver(t->sess, m, t->qos, t->retain, t->sub_ids, t->n_sub_ids, t->shared);
+            continue;
+        }
+        struct hub_item *it = hub_post(h, t->sess->hub);
+        it->op = OP_DELIVER;
+        it->sess = t->sess;
+        it->qos = t->qos;
+        it->retain = t->retain;
+        it->shared = t->shared;
+        it->n_sub_ids = (uint8_t)t->n_sub_ids;
+        it->u.deliver.msg = msg_ref(m);
+        memcpy(it->u.deliver.sub_ids, t->sub_ids, t->n_sub_ids * sizeof(uint32_t));
     }
     return n;
 }
@@ -165,8 +241,7 @@ hub_route(struct hub *h, struct session *from, struct msg *m)
     struct slice parent, target_id;
     enum p2p_kind kind = p2p_classify(&h->p2p, m->topic, &parent, &target_id);
 
-    h->match_epoch++;
-    h->n_targets = 0;
+    begin_targets(h);
     if (kind == P2P_REFUSED) {
         h->stats.p2p_refused++;
         return MQTT_RC_TOPIC_NAME_INVALID;
@@ -179,14 +254,25 @@ hub_route(struct hub *h, struct session *from, struct msg *m)
                       from ? from->id : "-", SLICE_FMT(target_id));
             return MQTT_RC_NO_MATCHING_SUBSCRIBERS;
         }
-        route_p2p(&rc, target);
         h->stats.p2p_routed++;
-        if (!target->client)
+        if (!atomic_load_explicit(&target->online, memory_order_relaxed))
             h->stats.p2p_queued++;
+        if (target->hub == h) {
+            hub_deliver_p2p(h, target, m);
+        } else {
+            struct hub_item *it = hub_post(h, target->hub);
+            it->op = OP_DELIVER_P2P;
+            it->sess = target;
+            it->u.deliver.msg = msg_ref(m);
+        }
+        return MQTT_RC_SUCCESS;
     } else {
         /* A retained message is stored even when nobody matches now [MQTT-3.3.1-5]. */
-        if (m->retain)
-            retain_set(&h->retained, m);
+        if (m->retain) {
+            pthread_mutex_lock(&h->all->retained_lock);
+            retain_set(&h->all->retained, m);
+            pthread_mutex_unlock(&h->all->retained_lock);
+        }
         struct trie_visitor v = {.on_sub = on_sub, .on_group = on_group, .ctx = &rc};
         trie_match(h->trie, m->topic, &v);
     }
@@ -199,8 +285,7 @@ hub_reroute_shared(struct hub *h, struct session *dead, struct msg *m)
     struct route_ctx rc = {.hub = h, .msg = m, .origin = 0, .only_groups_of = dead};
     struct trie_visitor v = {.on_sub = NULL, .on_group = on_group, .ctx = &rc};
 
-    h->match_epoch++;
-    h->n_targets = 0;
+    begin_targets(h);
     trie_match(h->trie, m->topic, &v);
     deliver_targets(h, m);
 }
@@ -228,5 +313,7 @@ hub_send_retained(struct hub *h, struct session *s, struct slice filter,
 {
     struct retained_ctx rc = {.hub = h, .sess = s, .opts = opts};
 
-    retain_match(&h->retained, filter, send_one_retained, &rc);
+    pthread_mutex_lock(&h->all->retained_lock);
+    retain_match(&h->all->retained, filter, send_one_retained, &rc);
+    pthread_mutex_unlock(&h->all->retained_lock);
 }

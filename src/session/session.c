@@ -1,12 +1,20 @@
 /*
- * session.c - sessions: the state named by a client ID, its subscriptions and its will.
+ * session.c - sessions: the state named by a client ID, its subscriptions and its will, and
+ * the replicas of them that other hubs keep.
  *
- * A session lives in the hub's table from the CONNECT that creates it until it ends:
+ * A session lives from the CONNECT that creates it until it ends:
  *   connected --client gone, expiry 0--> ended
  *   connected --client gone, expiry > 0--> offline --reconnect--> connected
  *                                           \--expiry passes--> ended
+ *   ended --every other hub answered OP_SESS_PURGE--> freed
  * A pending will is published when the will delay passes or the session ends, whichever comes
  * first [MQTT-3.1.3-9]; a reconnect before that cancels it.
+ *
+ * Replicas: every change to the registry or to a session's subscriptions is applied to the
+ * owner's structures at once and posted to every other hub, which applies it to its replica.
+ * Items from one hub arrive in order, so a replica never sees a subscription of a session it
+ * has already forgotten, and once the owner holds every OP_PURGE_ACK no other hub can still
+ * post work for that session.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -19,7 +27,29 @@
 struct session *
 sess_find(struct hub *h, struct slice id)
 {
-    return map_get(&h->sessions, id);
+    return map_get(&h->registry, id);
+}
+
+static void
+post_to_replicas(struct session *s, enum hub_op op, struct slice filter,
+                 const struct sub_opts *opts)
+{
+    struct hub *h = s->hub;
+
+    for (unsigned k = 0; k < h->all->n_hubs; k++) {
+        struct hub *to = h->all->hubs[k];
+        if (to == h)
+            continue;
+        struct hub_item *it = hub_post(h, to);
+        it->op = (uint8_t)op;
+        it->sess = s;
+        if (op == OP_SUB_ADD || op == OP_SUB_DEL) {
+            it->u.sub.filter = xstrndup(filter.p, filter.len);
+            it->u.sub.len = filter.len;
+            if (opts)
+                it->u.sub.opts = *opts;
+        }
+    }
 }
 
 struct session *
@@ -29,15 +59,18 @@ sess_create(struct hub *h, struct slice id, uint8_t version)
 
     s->id = xstrndup(id.p, id.len);
     s->id_len = id.len;
-    s->serial = ++h->next_serial;
+    s->serial = atomic_fetch_add_explicit(&h->all->next_serial, 1, memory_order_relaxed) + 1;
     s->hub = h;
+    atomic_init(&s->online, false);
     s->version = version;
     s->next_packet_id = 1;
     list_init(&s->offline_link);
     list_init(&s->subs);
     list_init(&s->queue);
     list_init(&s->inflight);
-    map_put(&h->sessions, slice_make(s->id, s->id_len), s);
+    map_put(&h->registry, slice_make(s->id, s->id_len), s);
+    h->stats.n_sessions++;
+    post_to_replicas(s, OP_SESS_ADD, slice_make(NULL, 0), NULL);
     return s;
 }
 
@@ -53,7 +86,8 @@ free_deliveries(struct list *l)
 }
 
 /* Give undelivered messages that came through shared subscriptions to another member of
- * their group (MQTT 5 section 4.8.2). WAIT_PUBCOMP ones already reached the client. */
+ * their group (MQTT 5 section 4.8.2): queued ones, and QoS 1 ones sent but not acknowledged.
+ * A QoS 2 message already sent goes to nobody else [MQTT-4.8.2-5]. */
 static void
 reroute_shared(struct session *s, struct list *l)
 {
@@ -62,16 +96,34 @@ reroute_shared(struct session *s, struct list *l)
     list_for_each(pos, l)
     {
         struct delivery *d = list_entry(pos, struct delivery, link);
-        if (d->shared && d->msg)
+        if (d->shared && d->msg && (d->state == DLV_QUEUED || d->qos == 1))
             hub_reroute_shared(s->hub, s, d->msg);
     }
+}
+
+void
+sess_free(struct session *s)
+{
+    struct list *pos, *tmp;
+
+    list_for_each_safe(pos, tmp, &s->subs)
+    {
+        free(list_entry(pos, struct sub, link));
+    }
+    free_deliveries(&s->queue);
+    free_deliveries(&s->inflight);
+    list_remove(&s->offline_link);
+    msg_unref(s->will);
+    free(s->qos2_in);
+    free(s->id);
+    free(s);
 }
 
 void
 sess_destroy(struct session *s)
 {
     struct hub *h = s->hub;
-    struct list *pos, *tmp;
+    struct list *pos;
 
     sess_fire_will(s);
     list_for_each(pos, &s->subs)
@@ -81,17 +133,21 @@ sess_destroy(struct session *s)
     }
     reroute_shared(s, &s->inflight);
     reroute_shared(s, &s->queue);
-    list_for_each_safe(pos, tmp, &s->subs)
-    {
-        free(list_entry(pos, struct sub, link));
-    }
     free_deliveries(&s->queue);
     free_deliveries(&s->inflight);
+    s->n_queued = s->n_inflight = 0;
     list_remove(&s->offline_link);
-    map_del(&h->sessions, slice_make(s->id, s->id_len));
-    free(s->qos2_in);
-    free(s->id);
-    free(s);
+    map_del(&h->registry, slice_make(s->id, s->id_len));
+    h->stats.n_sessions--;
+    s->is_dead = true;
+    s->pending_acks = h->all->n_hubs - 1;
+    if (s->pending_acks == 0) {
+        sess_free(s);
+        return;
+    }
+    /* The subscription list stays: other hubs read it to clean their replicas. */
+    post_to_replicas(s, OP_SESS_PURGE, slice_make(NULL, 0), NULL);
+    list_push(&h->dying, &s->offline_link);
 }
 
 void
@@ -99,6 +155,7 @@ sess_detach(struct session *s)
 {
     struct hub *h = s->hub;
 
+    atomic_store_explicit(&s->online, false, memory_order_relaxed);
     if (s->expiry == 0) {
         sess_destroy(s);
         return;
@@ -148,6 +205,7 @@ sess_subscribe(struct session *s, struct slice filter, const struct sub_opts *op
     }
     sub->opts = *opts;
     trie_insert(s->hub->trie, filter, s, opts);
+    post_to_replicas(s, OP_SUB_ADD, filter, opts);
     return is_new ? 1 : 0;
 }
 
@@ -159,6 +217,7 @@ sess_unsubscribe(struct session *s, struct slice filter)
     if (!sub)
         return -ENOENT;
     trie_remove(s->hub->trie, filter, s);
+    post_to_replicas(s, OP_SUB_DEL, filter, NULL);
     list_remove(&sub->link);
     s->n_subs--;
     free(sub);
@@ -193,4 +252,64 @@ sess_fire_will(struct session *s)
     log_debug("will published client=%s topic=%.*s", s->id, SLICE_FMT(will->topic));
     hub_route(s->hub, s, will);
     msg_unref(will);
+}
+
+/* A replica forgets every subscription of an ended session, then tells the owner. */
+static void
+purge_replica(struct hub *h, struct session *s)
+{
+    struct list *pos;
+
+    list_for_each(pos, &s->subs)
+    {
+        struct sub *sub = list_entry(pos, struct sub, link);
+        trie_remove(h->trie, slice_make(sub->filter, sub->filter_len), s);
+    }
+    if (map_get(&h->registry, slice_make(s->id, s->id_len)) == s)
+        map_del(&h->registry, slice_make(s->id, s->id_len));
+    struct hub_item *ack = hub_post(h, s->hub);
+    ack->op = OP_PURGE_ACK;
+    ack->sess = s;
+}
+
+void
+sess_on_item(struct hub *h, struct hub_item *it)
+{
+    struct session *s = it->sess;
+
+    switch (it->op) {
+    case OP_DELIVER:
+        if (!s->is_dead)
+            sess_deliver(s, it->u.deliver.msg, it->qos, it->retain, it->u.deliver.sub_ids,
+                         it->n_sub_ids, it->shared);
+        else if (it->shared)
+            hub_reroute_shared(h, s, it->u.deliver.msg);
+        msg_unref(it->u.deliver.msg);
+        break;
+    case OP_DELIVER_P2P:
+        if (!s->is_dead)
+            hub_deliver_p2p(h, s, it->u.deliver.msg);
+        msg_unref(it->u.deliver.msg);
+        break;
+    case OP_SUB_ADD:
+        trie_insert(h->trie, slice_make(it->u.sub.filter, it->u.sub.len), s, &it->u.sub.opts);
+        free(it->u.sub.filter);
+        break;
+    case OP_SUB_DEL:
+        trie_remove(h->trie, slice_make(it->u.sub.filter, it->u.sub.len), s);
+        free(it->u.sub.filter);
+        break;
+    case OP_SESS_ADD:
+        map_put(&h->registry, slice_make(s->id, s->id_len), s);
+        break;
+    case OP_SESS_PURGE:
+        purge_replica(h, s);
+        break;
+    case OP_PURGE_ACK:
+        if (--s->pending_acks == 0)
+            sess_free(s);
+        break;
+    default:
+        break;
+    }
 }

@@ -1,10 +1,15 @@
 /*
- * session.h - the MQTT protocol engine of one worker: connections speaking MQTT (clients),
- * the sessions they attach to, and the delivery of messages between them.
+ * session.h - the MQTT protocol engine: connections speaking MQTT (clients), the sessions they
+ * attach to, and the delivery of messages between them.
  *
- * The hub is the state this engine needs (configuration, session table, subscription trie,
- * retained store, counters). It is passed explicitly; there is no global. Sockets stay in
+ * There is one hub per worker thread; `struct hubs` is what they share. Each hub runs on its
+ * own loop and is touched only by its thread; hubs talk through mailboxes. Sockets stay in
  * net/: a client reads and writes only its connection's buffers.
+ *
+ * Start-up: hubs_new(), then hub_new() for every index (before any loop runs), then each
+ * worker runs its loop with hub_tick as the tick and hub_after as the after-iteration hook.
+ * Shut-down: hubs_shutdown() from any thread; each loop stops after closing its clients; once
+ * every worker thread has returned, hubs_free().
  */
 #ifndef PETREL_SESSION_SESSION_H
 #define PETREL_SESSION_SESSION_H
@@ -13,12 +18,21 @@
 
 #include "config/config.h"
 #include "net/conn.h"
+#include "net/loop.h"
 
+struct hubs;
 struct hub;
 
-/* Borrows cfg and pool, which outlive the hub. */
-struct hub *hub_new(const struct config *cfg, struct conn_pool *pool);
-void hub_free(struct hub *h);
+/* Borrows cfg, which outlives the hubs. */
+struct hubs *hubs_new(const struct config *cfg, unsigned n_hubs);
+/* Frees every hub and what they own. Only after all worker loops have returned. */
+void hubs_free(struct hubs *hs);
+/* Ask every hub to shut down: MQTT 5 clients get DISCONNECT 0x8B, then each loop stops. */
+void hubs_shutdown(struct hubs *hs);
+
+/* Create hub `index` on `loop` (borrowed, like pool). Returns NULL when the loop refuses
+ * its mailbox. */
+struct hub *hub_new(struct hubs *hs, unsigned index, struct loop *loop, struct conn_pool *pool);
 
 /* Start speaking MQTT on an accepted socket (takes the fd). */
 void hub_accept(struct hub *h, int fd, const char *peer, const struct config_listener *li);
@@ -26,8 +40,8 @@ void hub_accept(struct hub *h, int fd, const char *peer, const struct config_lis
 /* Periodic work: keepalive, connect timeouts, will delays, session and message expiry, $SYS.
  * Suits loop_set_tick(). */
 void hub_tick(void *hub);
-
-/* Orderly shutdown: MQTT 5 clients get DISCONNECT 0x8B, then every connection is closed. */
-void hub_shutdown(struct hub *h);
+/* After each batch of events: flush output, finish closes, send staged mailbox items. Suits
+ * loop_set_after(). */
+void hub_after(void *hub);
 
 #endif

@@ -30,34 +30,67 @@ publish_u64(struct hub *h, const char *topic, uint64_t v)
     publish_str(h, topic, buf);
 }
 
+/* Sum every hub's last snapshot (this hub's is fresh: hub_tick just took it). */
+static struct hub_stats
+total_stats(struct hubs *hs)
+{
+    struct hub_stats t = {0};
+
+    pthread_mutex_lock(&hs->stats_lock);
+    for (unsigned k = 0; k < hs->n_hubs; k++) {
+        const struct hub_stats *s = &hs->snapshots[k];
+        t.msgs_received += s->msgs_received;
+        t.msgs_sent += s->msgs_sent;
+        t.msgs_dropped += s->msgs_dropped;
+        t.clients_total += s->clients_total;
+        t.p2p_routed += s->p2p_routed;
+        t.p2p_queued += s->p2p_queued;
+        t.p2p_dropped += s->p2p_dropped;
+        t.p2p_refused += s->p2p_refused;
+        t.bytes_in += s->bytes_in;
+        t.bytes_out += s->bytes_out;
+        t.n_sessions += s->n_sessions;
+    }
+    pthread_mutex_unlock(&hs->stats_lock);
+    return t;
+}
+
 void
 sys_publish(struct hub *h)
 {
-    const struct hub_stats *st = &h->stats;
+    struct hubs *hs = h->all;
+    struct hub_stats st = total_stats(hs);
+    size_t connected = atomic_load_explicit(&hs->n_connected, memory_order_relaxed);
+    size_t retained;
     char buf[64];
-    uint64_t subs = trie_count(h->trie);
 
+    pthread_mutex_lock(&hs->retained_lock);
+    retained = retain_count(&hs->retained);
+    pthread_mutex_unlock(&hs->retained_lock);
     snprintf(buf, sizeof(buf), "%llu seconds",
-             (unsigned long long)((h->now - h->started_at) / 1000u));
+             (unsigned long long)((h->now - hs->started_at) / 1000u));
     publish_str(h, "$SYS/broker/uptime", buf);
     publish_str(h, "$SYS/broker/version", "petrel version " PETREL_VERSION);
-    publish_u64(h, "$SYS/broker/clients/connected", h->n_connected);
-    publish_u64(h, "$SYS/broker/clients/active", h->n_connected);
-    publish_u64(h, "$SYS/broker/clients/total", h->sessions.n);
-    publish_u64(h, "$SYS/broker/clients/disconnected", h->sessions.n - h->n_connected);
-    publish_u64(h, "$SYS/broker/clients/maximum", st->clients_maximum);
-    publish_u64(h, "$SYS/broker/messages/received", st->msgs_received);
-    publish_u64(h, "$SYS/broker/messages/sent", st->msgs_sent);
-    publish_u64(h, "$SYS/broker/messages/dropped", st->msgs_dropped);
-    publish_u64(h, "$SYS/broker/publish/messages/received", st->msgs_received);
-    publish_u64(h, "$SYS/broker/publish/messages/sent", st->msgs_sent);
-    publish_u64(h, "$SYS/broker/publish/messages/dropped", st->msgs_dropped);
-    publish_u64(h, "$SYS/broker/bytes/received", h->pool->bytes_in);
-    publish_u64(h, "$SYS/broker/bytes/sent", h->pool->bytes_out);
-    publish_u64(h, "$SYS/broker/retained messages/count", retain_count(&h->retained));
-    publish_u64(h, "$SYS/broker/subscriptions/count", subs);
-    publish_u64(h, "$SYS/broker/p2p/messages/routed", st->p2p_routed);
-    publish_u64(h, "$SYS/broker/p2p/messages/queued", st->p2p_queued);
-    publish_u64(h, "$SYS/broker/p2p/messages/dropped", st->p2p_dropped);
-    publish_u64(h, "$SYS/broker/p2p/messages/refused", st->p2p_refused);
+    publish_u64(h, "$SYS/broker/clients/connected", connected);
+    publish_u64(h, "$SYS/broker/clients/active", connected);
+    publish_u64(h, "$SYS/broker/clients/total", st.n_sessions);
+    publish_u64(h, "$SYS/broker/clients/disconnected",
+                st.n_sessions > connected ? st.n_sessions - connected : 0);
+    publish_u64(h, "$SYS/broker/clients/maximum",
+                atomic_load_explicit(&hs->max_connected, memory_order_relaxed));
+    publish_u64(h, "$SYS/broker/messages/received", st.msgs_received);
+    publish_u64(h, "$SYS/broker/messages/sent", st.msgs_sent);
+    publish_u64(h, "$SYS/broker/messages/dropped", st.msgs_dropped);
+    publish_u64(h, "$SYS/broker/publish/messages/received", st.msgs_received);
+    publish_u64(h, "$SYS/broker/publish/messages/sent", st.msgs_sent);
+    publish_u64(h, "$SYS/broker/publish/messages/dropped", st.msgs_dropped);
+    publish_u64(h, "$SYS/broker/bytes/received", st.bytes_in);
+    publish_u64(h, "$SYS/broker/bytes/sent", st.bytes_out);
+    publish_u64(h, "$SYS/broker/retained messages/count", retained);
+    /* Every hub's trie holds every subscription, so any one of them counts them all. */
+    publish_u64(h, "$SYS/broker/subscriptions/count", trie_count(h->trie));
+    publish_u64(h, "$SYS/broker/p2p/messages/routed", st.p2p_routed);
+    publish_u64(h, "$SYS/broker/p2p/messages/queued", st.p2p_queued);
+    publish_u64(h, "$SYS/broker/p2p/messages/dropped", st.p2p_dropped);
+    publish_u64(h, "$SYS/broker/p2p/messages/refused", st.p2p_refused);
 }

@@ -465,6 +465,7 @@ class RawClient:
         self.sock = socket.create_connection((host, port), timeout=scaled(5))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = bytearray()
+        self.pos = 0  # start of unparsed data in buf
         self.eof = False
         self.timeout = timeout if timeout is not None else scaled(5)
         self.aliases = {}  # outbound topic aliases the broker set up for us
@@ -493,6 +494,9 @@ class RawClient:
         if not chunk:
             self.eof = True
             raise Closed("connection closed by the broker")
+        if self.pos > 65536:  # compact now and then, not per packet: reading stays linear
+            del self.buf[:self.pos]
+            self.pos = 0
         self.buf += chunk
 
     def recv(self, timeout=None):
@@ -507,24 +511,26 @@ class RawClient:
             self._fill(deadline)
 
     def _try_parse(self):
-        if len(self.buf) < 2:
+        buf, start = self.buf, self.pos
+        if len(buf) - start < 2:
             return None
-        mult, length, i = 1, 0, 1
+        mult, length, i = 1, 0, start + 1
         while True:
-            if i >= len(self.buf):
+            if i >= len(buf):
                 return None
-            b = self.buf[i]
+            b = buf[i]
             length += (b & 0x7F) * mult
             mult *= 128
             i += 1
             if not b & 0x80:
                 break
-            if i > 4:
+            if i - start > 4:
                 raise Malformed("broker sent a bad remaining length")
-        if len(self.buf) < i + length:
+        if len(buf) < i + length:
             return None
-        raw = bytes(self.buf[:i + length])
-        del self.buf[:i + length]
+        raw = bytes(buf[start:i + length])
+        self.pos = i + length
+        i -= start
         pkt = decode(raw[0] >> 4, raw[0] & 0x0F, raw[i:], self.version)
         pkt.raw = raw
         if pkt.type == PUBLISH and self.version == 5:
@@ -571,6 +577,20 @@ class RawClient:
                 raise AssertionError("connection still open; received %r" % got)
             except Malformed:
                 return got
+
+    def expect_disconnect(self, codes, timeout=None):
+        """The broker ends the connection with a DISCONNECT whose reason code is in `codes`
+        (MQTT 5, issue 2: "MQTT 5: DISCONNECT 0x81/0x82 first"), then closes it. Packets
+        before the DISCONNECT (acknowledgements already on their way) are allowed."""
+        if isinstance(codes, int):
+            codes = (codes,)
+        got = self.expect_closed(timeout)
+        assert got and got[-1].type == DISCONNECT, \
+            "connection closed without a DISCONNECT; received %r" % got
+        assert got[-1].rc in codes, "DISCONNECT reason 0x%02x, expected one of %s" % (
+            got[-1].rc, ", ".join("0x%02x" % c for c in codes))
+        assert not any(p.type == DISCONNECT for p in got[:-1]), got
+        return got[-1]
 
     def is_open(self, window=0.3):
         """True if no EOF arrives within `window` (packets that arrive meanwhile are kept)."""
@@ -666,11 +686,27 @@ class RawClient:
         return self.recv_until(PINGRESP)
 
     def disconnect(self, rc=None, props=None):
+        """Send DISCONNECT, half-close, and wait until the broker has closed its side: once
+        this returns the broker has processed the DISCONNECT, so a test that reconnects next
+        does not race the broker's handling of this connection."""
         try:
             self.send(disconnect(rc, props, version=self.version))
+            self.sock.shutdown(socket.SHUT_WR)
         except OSError:
+            self.close()
+            return
+        deadline = time.monotonic() + scaled(5)
+        try:
+            while not self.eof and time.monotonic() < deadline:
+                try:
+                    self._fill(deadline)
+                except Timeout:
+                    break
+        except Closed:
             pass
-        self.close()
+        finally:
+            self.close()
+        assert self.eof, "broker kept the connection open after DISCONNECT and EOF"
 
 
 def drain_publishes(client, window=1.0, ack=True):

@@ -3,7 +3,8 @@ synchronous wrapper around paho-mqtt.
 
 Environment:
   PETREL_BIN        broker binary (default: <repo>/build/petrel)
-  PETREL_SANITIZED  1 when the binary is an ASan/UBSan build: every timeout is tripled
+  PETREL_SANITIZED  1 when the binary is a sanitizer build: every timeout is tripled
+  PETREL_WORKERS    worker threads for every broker the suite starts (unset: the default)
 """
 
 import os
@@ -19,11 +20,12 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PETREL_BIN = os.environ.get("PETREL_BIN") or str(REPO_ROOT / "build" / "petrel")
 SANITIZED = os.environ.get("PETREL_SANITIZED") == "1"
+WORKERS = os.environ.get("PETREL_WORKERS")
 SCALE = 3.0 if SANITIZED else 1.0
 
 # Markers of a crash or a sanitizer report in the broker's stderr.
 CRASH_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
-                 "ERROR: UndefinedBehaviorSanitizer")
+                 "ERROR: UndefinedBehaviorSanitizer", "WARNING: ThreadSanitizer")
 
 
 def scaled(seconds):
@@ -83,6 +85,9 @@ class Broker:
                                               for l in self.config_lines):
             lines.append("allow_anonymous true")
         lines += self.config_lines
+        # PETREL_WORKERS runs the whole suite with that many worker threads (make test-tsan).
+        if WORKERS and not any(l.split()[:1] == ["workers"] for l in self.config_lines):
+            lines.append("workers %s" % WORKERS)
         self.config_path.write_text("\n".join(lines) + "\n")
 
     def command(self):

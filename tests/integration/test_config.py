@@ -94,6 +94,42 @@ def test_verbose_logs_connection_with_client_id_and_address(broker):
     assert line  # one line per event
 
 
+def _stderr(b):
+    return b.log_path.read_text(errors="replace")
+
+
+def _activity(b, cid):
+    c = RawClient(b.port, 5)
+    c.connect(cid)
+    c.subscribe(("logs/t", 1))
+    c.publish("logs/t", b"x", qos=1)
+    c.recv_publish()
+    c.disconnect()
+
+
+def test_default_logging_names_client_and_address(broker):
+    """Without -v, connection events are still logged to stderr, one line naming the client
+    ID and its address (issue 2 point 6)."""
+    b = broker()
+    _activity(b, "quiet-client-id")
+    from support import wait_for
+    wait_for(lambda: "quiet-client-id" in _stderr(b), timeout=5, what="connection log line")
+    lines = [l for l in _stderr(b).splitlines() if "quiet-client-id" in l]
+    assert any("127.0.0.1" in l for l in lines), lines
+
+
+def test_verbose_logs_more(broker):
+    """-v turns on debug logging: the same client activity logs more lines than without."""
+    quiet = broker()
+    loud = broker(args=["-v"])
+    for b in (quiet, loud):
+        _activity(b, "verbosity")
+    time.sleep(0.5)
+    n_quiet = len(_stderr(quiet).splitlines())
+    n_loud = len(_stderr(loud).splitlines())
+    assert n_loud > n_quiet, (n_quiet, n_loud)
+
+
 def _listening_addresses(port, pid):
     """Local addresses of LISTEN sockets on `port` (from /proc/net/tcp and tcp6)."""
     addrs = set()

@@ -42,7 +42,7 @@ def test_raw_connack_layout(broker, version):
 
 
 def test_v5_connack_advertises_supported_features(broker):
-    """CONNACK properties describe what the server supports [MQTT-3.2.2-...]: wildcard,
+    """CONNACK properties describe what the server supports (section 3.2.2.3: absent means supported): wildcard,
     subscription identifiers and shared subscriptions are all implemented, so when present
     the 'available' properties are 1; Maximum QoS, when absent, means 2."""
     b = broker()
@@ -209,6 +209,7 @@ def test_unsupported_auth_method(broker):
 @pytest.mark.parametrize("version", [4, 5])
 def test_keepalive_timeout_disconnects(broker, version):
     """A client silent for one and a half times its Keep Alive is disconnected [MQTT-3.1.2-24]
+    (3.1.1) / [MQTT-3.1.2-22] (5.0)
     (MQTT 5 may say DISCONNECT 0x8D first)."""
     b = broker()
     c = RawClient(b.port, version)
@@ -216,6 +217,18 @@ def test_keepalive_timeout_disconnects(broker, version):
     got = c.expect_closed(timeout=scaled(6))
     for p in got:
         assert p.type == rm.DISCONNECT and p.rc == rm.RC_KEEP_ALIVE_TIMEOUT, got
+    assert_serves(b.port)
+
+
+def test_keepalive_not_enforced_early(broker):
+    """The server waits one and a half times the Keep Alive [MQTT-3.1.2-24] (3.1.1) /
+    [MQTT-3.1.2-22] (5.0): with Keep Alive 2 a silent client is still connected after 1.5 s,
+    and is disconnected afterwards."""
+    b = broker()
+    c = RawClient(b.port, 5)
+    c.connect("ka-early", keepalive=2)
+    assert c.is_open(window=1.5), "disconnected before the keep alive period passed"
+    c.expect_closed(timeout=scaled(8))
     assert_serves(b.port)
 
 
@@ -234,7 +247,8 @@ def test_keepalive_respected_when_client_pings(broker):
 
 
 def test_keepalive_paho_stays_connected(broker):
-    """paho's own PINGREQs keep a keepalive-1 connection alive [MQTT-3.1.2-23]."""
+    """paho's own PINGREQs keep a keepalive-1 connection alive [MQTT-3.1.2-23]
+    (3.1.1: the client sends PINGREQ; the server keeps the connection)."""
     b = broker()
     c = Paho(b.port, "ka-paho", keepalive=1)
     c.connect()
@@ -376,7 +390,7 @@ def test_max_connections(broker):
 
 
 def test_v5_connack_reports_configured_limits(broker):
-    """CONNACK carries the server's limits: Maximum Packet Size [MQTT-3.2.2-...], Topic Alias
+    """CONNACK carries the server's limits: Maximum Packet Size (section 3.2.2.3.6), Topic Alias
     Maximum (max_topic_alias) and Maximum QoS (maximum_qos 1) [MQTT-3.2.2-9], Retain Available
     0 (retain_available false)."""
     b = broker("max_packet_size 5000", "max_topic_alias 7", "maximum_qos 1",
@@ -390,8 +404,56 @@ def test_v5_connack_reports_configured_limits(broker):
     c.disconnect()
 
 
+def test_will_qos_above_maximum_qos_refused(broker):
+    """A Will QoS above the server's Maximum QoS: the connection is refused, CONNACK 0x9B QoS
+    not supported, then closed [MQTT-3.2.2-12]."""
+    b = broker("maximum_qos 1")
+    c = RawClient(b.port, 5)
+    ack = c.connect("willq2", will={"topic": "w/t", "payload": b"x", "qos": 2},
+                    expect_rc=None)
+    assert ack.rc == rm.RC_QOS_NOT_SUPPORTED and ack.session_present is False, ack
+    c.expect_closed()
+    assert_serves(b.port)
+
+
+def test_will_retain_without_retain_available_refused(broker):
+    """Will Retain 1 when retained messages are not supported: the connection is refused,
+    CONNACK 0x9A Retain not supported, then closed [MQTT-3.2.2-13]."""
+    b = broker("retain_available false")
+    c = RawClient(b.port, 5)
+    ack = c.connect("willret", will={"topic": "w/t", "payload": b"x", "retain": True},
+                    expect_rc=None)
+    assert ack.rc == rm.RC_RETAIN_NOT_SUPPORTED, ack
+    c.expect_closed()
+    assert_serves(b.port)
+
+
+def test_keepalive_zero_never_times_out(broker):
+    """Keep Alive 0 turns the mechanism off (section 3.1.2.10): a silent client stays
+    connected (bounded 2.5 s window)."""
+    b = broker()
+    c = RawClient(b.port, 4)
+    c.connect("ka-zero", keepalive=0)
+    assert c.is_open(window=2.5)
+    assert c.ping().type == rm.PINGRESP
+    c.disconnect()
+
+
+def test_one_connack_only(broker):
+    """The server sends exactly one CONNACK per connection [MQTT-3.2.0-2]; with clean start it
+    is the first packet [MQTT-3.2.0-1]."""
+    b = broker()
+    c = RawClient(b.port, 5)
+    c.send(rm.connect("oneack") + rm.pingreq())
+    assert c.recv().type == rm.CONNACK
+    assert c.recv().type == rm.PINGRESP
+    c.expect_nothing(0.5)
+    c.disconnect()
+
+
 def test_paho_v5_connect_properties_accepted(broker):
-    """A CONNECT carrying every client-side property is accepted [MQTT-3.1.2-...]."""
+    """A CONNECT carrying every client-side property (section 3.1.2.11) is accepted with
+    0x00 Success [MQTT-3.2.2-3]."""
     b = broker()
     c = Paho(b.port, "allprops", protocol=MQTTv5)
     p = props(PacketTypes.CONNECT, SessionExpiryInterval=10, ReceiveMaximum=20,

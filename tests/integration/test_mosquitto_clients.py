@@ -22,7 +22,7 @@ class MosqSub:
     """mosquitto_sub running in the background; lines of its stdout land in a queue."""
 
     def __init__(self, port, *args, version="mqttv311", fmt="MSG|%t|%p|%q|%r"):
-        cmd = ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-V", version, "-d"]
+        cmd = ["stdbuf", "-oL", "mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-V", version, "-d"]
         if fmt:
             cmd += ["-F", fmt]
         cmd += list(args)

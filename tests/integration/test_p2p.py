@@ -856,3 +856,43 @@ def test_broker_serves_after_p2p_abuse(broker):
     c.disconnect()
     assert_serves(b.port, 5)
     assert_serves(b.port, 4)
+
+
+def test_p2p_qos_not_upgraded_without_subscription(broker):
+    """DESIGN: the receiver gets the publish "at the publish's QoS (capped by the broker's
+    maximum)". `upgrade_outgoing_qos` raises delivery to a subscription's QoS; a receiver that
+    has no subscription has no such QoS, so a QoS 0 P2P message stays QoS 0. With its own QoS 2
+    subscription the upgrade applies as for any subscription."""
+    b = broker("upgrade_outgoing_qos true")
+    rx = RawClient(b.port, 5)
+    rx.connect("upg-rx")
+    tx = RawClient(b.port, 5)
+    tx.connect("upg-tx")
+    tx.publish(p2p("upg-rx"), b"zero", qos=0)
+    m = rx.recv_publish()
+    assert (m.payload, m.qos) == (b"zero", 0)
+    assert rx.subscribe((p2p("upg-rx"), 2)).rcs == [2]
+    tx.publish(p2p("upg-rx"), b"upgraded", qos=0)
+    m = rx.recv_publish()
+    assert (m.payload, m.qos) == (b"upgraded", 2)
+    tx.disconnect()
+    rx.disconnect()
+
+
+def test_targets_own_wildcard_subscription_does_not_match_p2p(broker):
+    """Point 5 / DESIGN: "wildcard filters (`#`, `+/p2p/#`, `app/#`) do not match P2P topics" --
+    the target's own included. Only a filter of P2P shape naming its own P2P topic (point 3)
+    decides QoS and identifier; a target that holds `#` at QoS 0 (identifier 5) still gets a
+    QoS 2 P2P message as if it had no subscription: QoS 2, no identifier, once."""
+    b = broker()
+    rx = RawClient(b.port, 5)
+    rx.connect("wild-rx")
+    assert rx.subscribe(("#", 0), props={rm.SUBSCRIPTION_IDENTIFIER: 5}).rcs == [0]
+    tx = RawClient(b.port, 5)
+    tx.connect("wild-tx")
+    tx.publish(p2p("wild-rx"), b"direct", qos=2, pid=1)
+    got = drain_publishes(rx, window=1.0)
+    assert [(m.payload, m.qos) for m in got] == [(b"direct", 2)]
+    assert rm.SUBSCRIPTION_IDENTIFIER not in got[0].props
+    tx.disconnect()
+    rx.disconnect()

@@ -171,21 +171,42 @@ def test_retained_message_expiry(broker):
 
 def test_retain_not_available(broker):
     """retain_available false: CONNACK Retain Available 0 and a retained PUBLISH gets
-    DISCONNECT 0x9A Retain not supported (section 3.3.1.3; the client broke [MQTT-3.2.2-15]);
+    DISCONNECT 0x9A Retain not supported (section 3.3.1.3; the client broke [MQTT-3.2.2-14]);
     nothing is stored."""
     b = broker("retain_available false")
     c = RawClient(b.port, 5)
     ack = c.connect("noretain")
     assert ack.props.get(rm.RETAIN_AVAILABLE) == 0
     c.send(rm.publish("nr/t", b"x", qos=1, pid=1, retain=True))
-    got = c.expect_closed()
-    assert got and got[-1].type == rm.DISCONNECT and got[-1].rc == rm.RC_RETAIN_NOT_SUPPORTED
+    c.expect_disconnect(rm.RC_RETAIN_NOT_SUPPORTED)
     sub = RawClient(b.port, 5)
     sub.connect("noretain-sub")
     sub.subscribe(("nr/t", 1))
     sub.expect_nothing(1.0)
     sub.disconnect()
     assert_serves(b.port)
+
+
+def test_retained_keeps_properties(broker):
+    """A retained message keeps its properties (content type, user properties, response
+    topic, correlation data, payload format) when delivered later [MQTT-3.3.2-4],
+    [MQTT-3.3.2-15..20] and the retain flag [MQTT-3.3.1-9]."""
+    b = broker()
+    p = [(rm.PAYLOAD_FORMAT_INDICATOR, 1), (rm.CONTENT_TYPE, "text/csv"),
+         (rm.RESPONSE_TOPIC, "rp/reply"), (rm.CORRELATION_DATA, b"\x01\x02"),
+         (rm.USER_PROPERTY, ("u", "1")), (rm.USER_PROPERTY, ("u", "2"))]
+    _retain(b.port, "rp/t", b"a,b", version=5, props=p)
+    c = RawClient(b.port, 5)
+    c.connect("rp-sub")
+    c.subscribe(("rp/t", 1))
+    m = c.recv_publish()
+    assert m.retain is True and m.payload == b"a,b"
+    assert m.props[rm.PAYLOAD_FORMAT_INDICATOR] == 1
+    assert m.props[rm.CONTENT_TYPE] == "text/csv"
+    assert m.props[rm.RESPONSE_TOPIC] == "rp/reply"
+    assert m.props[rm.CORRELATION_DATA] == b"\x01\x02"
+    assert m.props[rm.USER_PROPERTY] == [("u", "1"), ("u", "2")]
+    c.disconnect()
 
 
 def test_retained_survives_publisher_and_subscriber_churn(broker):

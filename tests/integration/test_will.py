@@ -52,7 +52,7 @@ def test_no_will_on_normal_disconnect(broker, version):
 
 def test_will_on_keepalive_timeout(broker):
     """A client that misses its keep alive loses its connection and its will is published
-    [MQTT-3.1.2-8] (the server closes the connection), [MQTT-3.1.2-24]."""
+    [MQTT-3.1.2-8] (the server closes the connection), [MQTT-3.1.2-24] (3.1.1 keep alive)."""
     b = broker()
     w = _watcher(b.port)
     c = RawClient(b.port, 4)
@@ -79,7 +79,7 @@ def test_will_on_protocol_error(broker):
 
 def test_will_disconnect_with_will_message(broker):
     """MQTT 5 DISCONNECT with reason 0x04 (Disconnect with Will Message) publishes the will
-    [MQTT-3.14.2-...], section 3.14.2.1."""
+    (section 3.14.2.1), [MQTT-3.1.2-8]."""
     b = broker()
     w = _watcher(b.port)
     c = RawClient(b.port, 5)
@@ -118,7 +118,8 @@ def test_will_retained(broker):
 
 
 def test_will_qos2(broker):
-    """The will is published at its Will QoS [MQTT-3.1.2-...]: QoS 2 to a QoS 2 subscriber."""
+    """The will is published at its Will QoS (section 3.1.2.6) [MQTT-3.1.2-14]: QoS 2 to a QoS 2
+    subscriber."""
     b = broker()
     w = _watcher(b.port)
     c = RawClient(b.port, 5)
@@ -131,8 +132,8 @@ def test_will_qos2(broker):
 
 def test_will_properties_passed_through(broker):
     """Will Properties (payload format, content type, response topic, correlation data, user
-    properties, message expiry) are sent with the Will Message [MQTT-3.1.3-...]
-    (section 3.1.3.2), user properties in order [MQTT-3.3.2-18]."""
+    properties, message expiry) are sent with the Will Message (section 3.1.3.2),
+    user properties in order [MQTT-3.1.3-10]."""
     b = broker()
     w = _watcher(b.port)
     c = RawClient(b.port, 5)

@@ -109,6 +109,21 @@ filters_naming_other_clients_are_refused(void **state)
     assert_true(p2p_filter_allowed(&r, SLICE("app/p2p/"), me)); /* empty target: not P2P */
 }
 
+static void
+only_p2p_shaped_filters_take_part(void **state)
+{
+    struct p2p_rules r = rules();
+
+    assert_true(p2p_filter_is_p2p(&r, SLICE("app/p2p/dev1")));
+    assert_true(p2p_filter_is_p2p(&r, SLICE("app/p2p/+")));
+    assert_true(p2p_filter_is_p2p(&r, SLICE("app/p2p/#")));
+    assert_false(p2p_filter_is_p2p(&r, SLICE("#")));
+    assert_false(p2p_filter_is_p2p(&r, SLICE("app/#")));
+    assert_false(p2p_filter_is_p2p(&r, SLICE("+/p2p/dev1")));
+    assert_false(p2p_filter_is_p2p(&r, SLICE("app/p2p/")));
+    assert_false(p2p_filter_is_p2p(&r, SLICE("$SYS/p2p/x")));
+}
+
 int
 main(void)
 {
@@ -119,6 +134,7 @@ main(void)
         cmocka_unit_test(keyword_is_configurable),
         cmocka_unit_test(parent_list_refuses_others),
         cmocka_unit_test(filters_naming_other_clients_are_refused),
+        cmocka_unit_test(only_p2p_shaped_filters_take_part),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,115 @@
+"""petrel-bench against the real broker (issue 4, point 3): short bounded runs whose JSON line
+must show traffic and no loss, no duplicate and no reordering at QoS 1 and 2, for pub/sub pairs
+and for P2P, in MQTT 3.1.1 and 5; plus the conn scenario and the failure exit.
+
+The generator is build/petrel-bench (next to PETREL_BIN), or PETREL_BENCH.
+"""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from support import CRASH_MARKERS, PETREL_BIN, scaled
+
+BENCH = os.environ.get("PETREL_BENCH") or str(Path(PETREL_BIN).parent / "petrel-bench")
+
+
+def run_bench(port, *args, timeout=60):
+    """Run petrel-bench; returns (exit code, parsed JSON line, stderr)."""
+    if not os.path.exists(BENCH):
+        pytest.fail("load generator %s does not exist (build it first)" % BENCH)
+    cmd = [BENCH, "--host", "127.0.0.1", "--port", str(port)] + [str(a) for a in args]
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          stdin=subprocess.DEVNULL, timeout=scaled(timeout))
+    out = proc.stdout.decode(errors="replace").strip().splitlines()
+    err = proc.stderr.decode(errors="replace")
+    for marker in CRASH_MARKERS:
+        assert marker not in err, "petrel-bench reported %r:\n%s" % (marker, err)
+    assert len(out) == 1, "expected one JSON line, got %r\nstderr:\n%s" % (out, err)
+    return proc.returncode, json.loads(out[0]), err
+
+
+def short(*args):
+    # Warm-up and measured window short, drain generous: the run stays bounded either way.
+    return ["--duration", scaled(1.0), "--warmup", 0.3, "--drain", scaled(3.0)] + list(args)
+
+
+@pytest.mark.parametrize("scenario,qos,mqtt", [
+    ("pairs", 1, 3), ("pairs", 2, 3), ("pairs", 1, 5), ("pairs", 2, 5),
+    ("p2p", 1, 3), ("p2p", 2, 3), ("p2p", 1, 5), ("p2p", 2, 5),
+])
+def test_no_loss_no_duplicates(broker, scenario, qos, mqtt):
+    b = broker()
+    rc, r, err = run_bench(b.port, *short("--scenario", scenario, "--qos", qos, "--mqtt", mqtt,
+                                          "--clients", 5))
+    assert rc == 0, err
+    assert r["scenario"] == scenario and r["qos"] == qos and r["mqtt"] == mqtt
+    assert r["clients"] == 10
+    assert r["errors"] == 0, r
+    assert r["received"] > 0 and r["msgs_per_s"] > 0, r
+    assert r["lost"] == 0, r
+    assert r["duplicated"] == 0, r
+    assert r["out_of_order"] == 0, r          # one publisher per topic: order kept [MQTT-4.6.0-6]
+    # Every acknowledged message arrived, and after the drain nothing was left unacknowledged.
+    assert r["acked_total"] == r["sent_total"] == r["received_total"], r
+    lat = r["lat_us"]
+    assert 0 < lat["p50"] <= lat["p99"] <= lat["p999"] <= lat["max"], lat
+
+
+def test_two_threads_and_unrelated_subscriptions(broker):
+    """The P2P flatness run's shape: background filters first, two event loops."""
+    b = broker()
+    rc, r, err = run_bench(b.port, *short("--scenario", "p2p", "--qos", 1, "--clients", 6,
+                                          "--threads", 2, "--background-subs", 2000))
+    assert rc == 0, err
+    assert r["threads"] == 2 and r["background_subs"] == 2000
+    assert r["errors"] == 0 and r["lost"] == 0 and r["duplicated"] == 0, r
+    assert r["received"] > 0
+
+
+def test_fanout_and_fanin_at_fixed_rate(broker):
+    """Fixed-rate runs deliver what was offered: rate x publishers x receivers per message."""
+    b = broker()
+    rc, r, err = run_bench(b.port, *short("--scenario", "fanout", "--qos", 1,
+                                          "--subscribers", 4, "--rate", 200))
+    assert rc == 0, err
+    assert r["errors"] == 0 and r["lost"] == 0 and r["duplicated"] == 0, r
+    assert r["received_total"] == 4 * r["sent_total"], r
+    expected = 200 * 4 * r["duration_s"]
+    assert 0.8 * expected <= r["received"] <= 1.2 * expected, r
+
+    # All publishers' outstanding messages queue at the one subscriber: keep the sum under the
+    # broker's default max_queued_messages (1000), or the broker rightly drops some.
+    rc, r, err = run_bench(b.port, *short("--scenario", "fanin", "--qos", 2, "--mqtt", 5,
+                                          "--publishers", 4, "--outstanding", 8192))
+    assert rc == 0, err
+    assert r["errors"] == 0 and r["lost"] == 0 and r["duplicated"] == 0, r
+    assert r["received_total"] == r["sent_total"] > 0, r
+
+
+def test_conn_scenario(broker):
+    b = broker()
+    rc, r, err = run_bench(b.port, "--scenario", "conn", "--clients", 200, "--duration", 0.5,
+                           "--conn-rate", 2000)
+    assert rc == 0, err
+    assert r["connected"] == 200 and r["connect_failed"] == 0, r
+    assert r["connect_rate"] > 0 and r["lat_us"]["p50"] > 0, r
+
+
+def test_cannot_run_exits_1(broker):
+    b = broker()
+    port = b.port
+    b.stop()                      # nothing listens there any more
+    rc, r, err = run_bench(port, *short("--qos", 1, "--clients", 2), timeout=30)
+    assert rc == 1
+    assert "error" in r and "could not run" in err, (r, err)
+
+
+def test_bad_option_exits_2():
+    proc = subprocess.run([BENCH, "--qos", "3"], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=10)
+    assert proc.returncode == 2
+    assert b"--qos" in proc.stderr

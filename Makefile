@@ -3,15 +3,17 @@
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
 FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
 FUZZ_SECONDS ?= 20
 PYTHON     := /usr/bin/python3
 
 DEB_PACKAGES := build-essential cmake clang libcmocka-dev mosquitto mosquitto-clients \
-                python3-paho-mqtt python3-pytest nodejs npm
+                libmosquitto-dev python3-paho-mqtt python3-pytest nodejs npm
 
-.PHONY: all deps run test test-unit test-integration test-asan fuzz fuzz-smoke clean FORCE
+.PHONY: all deps run test test-unit test-integration test-js test-asan test-tsan fuzz fuzz-smoke \
+        clean FORCE
 
 all: $(BUILD)/petrel
 
@@ -38,13 +40,26 @@ FORCE:
 run: $(BUILD)/petrel
 	$(BUILD)/petrel -c petrel.conf
 
-test: test-unit test-integration test-asan fuzz-smoke
+test: test-unit test-js test-integration test-asan test-tsan fuzz-smoke
 
 test-unit: $(BUILD)/petrel
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 
 test-integration: $(BUILD)/petrel
 	PETREL_BIN=$(abspath $(BUILD)/petrel) $(PYTHON) -m pytest -q tests/integration
+
+# MQTT.js (Node) tests; packages come from the lock file.
+test-js: $(BUILD)/petrel
+	cd tests/js && npm ci --no-audit --no-fund --loglevel=error
+	cd tests/js && PETREL_BIN=$(abspath $(BUILD)/petrel) node --test
+
+# The integration suite with four workers on two cores under ThreadSanitizer: threads interleave
+# and races show.
+test-tsan: deps
+	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPETREL_TSAN=ON >/dev/null
+	$(MAKE) -C $(TSAN_BUILD) -j$(JOBS) --no-print-directory petrel
+	PETREL_BIN=$(abspath $(TSAN_BUILD)/petrel) PETREL_SANITIZED=1 PETREL_WORKERS=4 \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration --ignore=tests/integration/test_bench.py
 
 # The whole suite again with AddressSanitizer and UndefinedBehaviorSanitizer.
 test-asan: deps
@@ -68,4 +83,4 @@ fuzz-smoke: deps
 	done
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

@@ -10,7 +10,9 @@ FUZZ_SECONDS ?= 20
 PYTHON     := /usr/bin/python3
 
 DEB_PACKAGES := build-essential cmake clang libcmocka-dev mosquitto mosquitto-clients \
-                libmosquitto-dev python3-paho-mqtt python3-pytest nodejs npm
+                libmosquitto-dev python3-paho-mqtt python3-pytest
+# Node.js may come from elsewhere (with its own npm): Debian's are installed only when absent.
+NODE_PACKAGES := $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)
 
 .PHONY: all deps run test test-unit test-integration test-js test-asan test-tsan fuzz fuzz-smoke \
         clean FORCE
@@ -19,7 +21,8 @@ all: $(BUILD)/petrel
 
 # Install missing Debian packages when running as root; otherwise just say what is missing.
 deps:
-	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	@missing="$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done) $(NODE_PACKAGES)"; \
+	missing=$$(echo $$missing); \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:" $$missing; \

@@ -32,8 +32,15 @@ struct worker {
     size_t n_listeners;
 };
 
+/* What a listening socket needs at accept time, one per configured listener. */
+struct listen_ctx {
+    const struct config_listener *cfg;
+    struct transport_factory *transports; /* NULL: plain MQTT over TCP */
+};
+
 struct app {
     struct config cfg;
+    struct listen_ctx *listen;
     struct hubs *hubs;
     struct worker *workers;
     unsigned n_workers;
@@ -59,8 +66,15 @@ static void
 on_accept(void *ud, struct listener *li, int fd, const char *peer)
 {
     struct worker *w = ud;
+    struct listen_ctx *lc = listener_data(li);
+    struct transport *t = NULL;
 
-    hub_accept(w->hub, fd, peer, listener_data(li));
+    if (lc->transports && !(t = lc->transports->create(lc->transports, fd))) {
+        log_warn("connection dropped, no transport addr=%s", peer);
+        close(fd);
+        return;
+    }
+    hub_accept(w->hub, fd, t, peer, lc->cfg);
 }
 
 /* Every worker listens on every configured port (SO_REUSEPORT when there are several); the
@@ -75,11 +89,19 @@ open_listeners(struct app *app)
         struct worker *w = &app->workers[k];
         w->listeners = xcalloc(cfg->n_listeners, sizeof(*w->listeners));
     }
+    app->listen = xcalloc(cfg->n_listeners, sizeof(*app->listen));
     for (size_t i = 0; i < cfg->n_listeners; i++) {
         struct config_listener *cl = &cfg->listeners[i];
         char err[256];
+        app->listen[i].cfg = cl;
         if (cl->protocol != LISTENER_MQTT) {
-            log_error("listener port=%u: websockets are not supported yet", cl->port);
+            log_error("listener port=%u (%s:%d): websockets are not supported yet", cl->port,
+                      cl->file ? cl->file : "-", cl->line);
+            return -1;
+        }
+        if (cl->certfile) {
+            log_error("listener port=%u (%s:%d): TLS is not supported yet", cl->port,
+                      cl->file ? cl->file : "-", cl->line);
             return -1;
         }
         for (unsigned k = 0; k < app->n_workers; k++) {
@@ -90,7 +112,7 @@ open_listeners(struct app *app)
                 return -1;
             }
             w->n_listeners++;
-            listener_set_data(w->listeners[i], cl);
+            listener_set_data(w->listeners[i], &app->listen[i]);
             cl->port = listener_port(w->listeners[i]);
         }
         log_notice("listening address=%s port=%u", cl->bind_address ? cl->bind_address : "*",
@@ -172,6 +194,11 @@ stop_workers(struct app *app)
     for (unsigned k = 0; k < app->n_workers; k++)
         loop_free(app->workers[k].loop);
     free(app->workers);
+    for (size_t i = 0; app->listen && i < app->cfg.n_listeners; i++) {
+        if (app->listen[i].transports)
+            app->listen[i].transports->free(app->listen[i].transports);
+    }
+    free(app->listen);
 }
 
 /* The main thread only waits for signals; workers inherit the blocked mask. */

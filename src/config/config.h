@@ -33,6 +33,19 @@ struct config_listener {
     int max_connections;        /* -1: unlimited */
     char *file;                 /* where it was defined, for messages */
     int line;
+    /* TLS: the listener speaks TLS when certfile is set (Mosquitto's keys) */
+    char *certfile;
+    char *keyfile;
+    char *cafile;
+    char *capath;
+    char *crlfile;
+    char *tls_version;          /* "tlsv1.2", "tlsv1.3"; NULL: 1.2 and 1.3 */
+    char *ciphers;              /* TLS 1.2 cipher list */
+    char *ciphers_tls13;        /* TLS 1.3 cipher suites */
+    bool require_certificate;
+    bool use_identity_as_username;
+    /* WebSocket (protocol websockets) */
+    char *websockets_path;      /* the HTTP path that upgrades; NULL: "/mqtt" */
     enum listener_domain socket_domain;
 };
 

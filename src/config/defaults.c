@@ -83,8 +83,18 @@ void
 config_fini(struct config *c)
 {
     for (size_t i = 0; i < c->n_listeners; i++) {
-        free(c->listeners[i].bind_address);
-        free(c->listeners[i].file);
+        struct config_listener *li = &c->listeners[i];
+        free(li->bind_address);
+        free(li->file);
+        free(li->certfile);
+        free(li->keyfile);
+        free(li->cafile);
+        free(li->capath);
+        free(li->crlfile);
+        free(li->tls_version);
+        free(li->ciphers);
+        free(li->ciphers_tls13);
+        free(li->websockets_path);
     }
     free(c->listeners);
     free(c->log_file);

@@ -100,6 +100,10 @@ int config_key_bind_address(struct config_parse *p, const char *key, char *rest)
 int config_key_protocol(struct config_parse *p, const char *key, char *rest);
 int config_key_socket_domain(struct config_parse *p, const char *key, char *rest);
 int config_key_max_connections(struct config_parse *p, const char *key, char *rest);
+/* A per-listener string (certfile, keyfile, ..., websockets_path) or boolean
+ * (require_certificate, use_identity_as_username) of the current listener. */
+int config_key_listener_string(struct config_parse *p, const char *key, char *rest);
+int config_key_listener_bool(struct config_parse *p, const char *key, char *rest);
 
 /* After the last line: add the default listener if the file configured one, and check that
  * no two listeners claim the same port. Returns 0 or -1 with p->err set. */

@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "base/xalloc.h"
@@ -212,4 +213,52 @@ config_listeners_finish(struct config_parse *p)
         }
     }
     return 0;
+}
+
+static const struct {
+    const char *key;
+    size_t off;
+} listener_strings[] = {
+    {"certfile", offsetof(struct config_listener, certfile)},
+    {"keyfile", offsetof(struct config_listener, keyfile)},
+    {"cafile", offsetof(struct config_listener, cafile)},
+    {"capath", offsetof(struct config_listener, capath)},
+    {"crlfile", offsetof(struct config_listener, crlfile)},
+    {"tls_version", offsetof(struct config_listener, tls_version)},
+    {"ciphers", offsetof(struct config_listener, ciphers)},
+    {"ciphers_tls1.3", offsetof(struct config_listener, ciphers_tls13)},
+    {"websockets_path", offsetof(struct config_listener, websockets_path)},
+};
+
+int
+config_key_listener_string(struct config_parse *p, const char *key, char *rest)
+{
+    char *s;
+
+    if (config_one_word(p, key, rest, &s) != 0)
+        return -1;
+    for (size_t i = 0; i < sizeof(listener_strings) / sizeof(listener_strings[0]); i++) {
+        if (strcmp(key, listener_strings[i].key) == 0) {
+            char **field = (char **)((char *)current_listener(p) + listener_strings[i].off);
+            free(*field);
+            *field = xstrdup(s);
+            return 0;
+        }
+    }
+    return config_parse_error(p, "unknown key '%s'", key);
+}
+
+int
+config_key_listener_bool(struct config_parse *p, const char *key, char *rest)
+{
+    struct config_listener *li = current_listener(p);
+    char *s;
+
+    if (config_one_word(p, key, rest, &s) != 0)
+        return -1;
+    if (strcmp(key, "require_certificate") == 0)
+        return config_bool(p, key, s, &li->require_certificate);
+    if (strcmp(key, "use_identity_as_username") == 0)
+        return config_bool(p, key, s, &li->use_identity_as_username);
+    return config_parse_error(p, "unknown key '%s'", key);
 }

@@ -29,6 +29,7 @@ struct conn {
     struct list close_link;  /* in pool->closing once closed */
     const struct conn_ops *ops;
     void *ud;
+    struct transport *transport; /* NULL: plain TCP */
     struct buf in;
     struct buf out;
     bool is_closing;
@@ -51,7 +52,8 @@ conn_pool_init(struct conn_pool *p, struct loop *loop, bool nodelay)
 static void conn_on_event(void *ud, uint32_t events);
 
 struct conn *
-conn_new(struct conn_pool *p, int fd, const char *peer, const struct conn_ops *ops, void *ud)
+conn_new(struct conn_pool *p, int fd, struct transport *t, const char *peer,
+         const struct conn_ops *ops, void *ud)
 {
     struct conn *c = xcalloc(1, sizeof(*c));
 
@@ -63,12 +65,15 @@ conn_new(struct conn_pool *p, int fd, const char *peer, const struct conn_ops *o
     c->pool = p;
     c->ops = ops;
     c->ud = ud;
+    c->transport = t;
     buf_init(&c->in);
     buf_init(&c->out);
     list_init(&c->dirty_link);
     list_init(&c->close_link);
     snprintf(c->peer, sizeof(c->peer), "%s", peer);
     if (loop_add(p->loop, &c->watch, EPOLLIN | EPOLLRDHUP) != 0) {
+        if (t)
+            t->ops->free(t);
         close(fd);
         free(c);
         return NULL;
@@ -128,6 +133,12 @@ conn_fd(const struct conn *c)
     return c->watch.fd;
 }
 
+struct transport *
+conn_transport(const struct conn *c)
+{
+    return c->transport;
+}
+
 void
 conn_release(struct conn *c)
 {
@@ -147,10 +158,16 @@ conn_close(struct conn *c)
     list_push(&c->pool->closing, &c->close_link);
 }
 
-/* Write as much of the output as the socket takes. Returns 0, or -1 when the socket failed. */
+/* Send through the transport, or straight to the socket. 0 or a negative errno. */
 static int
-flush(struct conn *c)
+send_out(struct conn *c)
 {
+    if (c->transport) {
+        size_t before = c->out.len;
+        int rc = c->transport->ops->write(c->transport, c->watch.fd, &c->out);
+        c->pool->bytes_out += before - c->out.len;
+        return rc;
+    }
     while (c->out.len > 0) {
         ssize_t n = send(c->watch.fd, c->out.p, c->out.len, MSG_NOSIGNAL);
         if (n < 0) {
@@ -158,19 +175,50 @@ flush(struct conn *c)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 break;
-            return -1;
+            return -errno;
         }
         c->pool->bytes_out += (uint64_t)n;
         buf_consume(&c->out, (size_t)n);
     }
-    bool want = c->out.len > 0;
+    return 0;
+}
+
+/* Write as much of the output as the socket takes. Returns 0, or -1 when the socket failed. */
+static int
+flush(struct conn *c)
+{
+    if (send_out(c) != 0)
+        return -1;
+    bool want = c->out.len > 0 || (c->transport && c->transport->ops->pending(c->transport));
     if (want != c->want_out && !c->is_closing) {
         c->want_out = want;
         loop_mod(c->pool->loop, &c->watch, EPOLLIN | EPOLLRDHUP | (want ? EPOLLOUT : 0));
     }
-    if (!want)
+    if (c->out.len == 0)
         buf_shrink(&c->out, CONN_IDLE_KEEP);
     return 0;
+}
+
+/* Append what can be read now to c->in: > 0 bytes, 0 at the peer's end, -EAGAIN, -errno. */
+static ssize_t
+recv_in(struct conn *c)
+{
+    if (c->transport) {
+        int n = c->transport->ops->read(c->transport, c->watch.fd, &c->in);
+        /* A handshake may have produced bytes to send. */
+        if (c->transport->ops->pending(c->transport) && list_empty(&c->dirty_link))
+            list_push(&c->pool->dirty, &c->dirty_link);
+        return n;
+    }
+    for (;;) {
+        ssize_t n = recv(c->watch.fd, c->in.p + c->in.len, c->in.cap - c->in.len, 0);
+        if (n >= 0) {
+            c->in.len += (size_t)n;
+            return n;
+        }
+        if (errno != EINTR)
+            return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    }
 }
 
 static void
@@ -183,24 +231,22 @@ read_input(struct conn *c)
             conn_close(c);
             return;
         }
-        ssize_t n = recv(c->watch.fd, c->in.p + c->in.len, c->in.cap - c->in.len, 0);
+        size_t before = c->in.len;
+        ssize_t n = recv_in(c);
         if (n == 0) {
             conn_close(c);
             return;
         }
         if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
+            if (n != -EAGAIN)
                 conn_close(c);
             return;
         }
-        c->in.len += (size_t)n;
-        c->pool->bytes_in += (uint64_t)n;
+        c->pool->bytes_in += c->in.len - before;
         budget = (size_t)n >= budget ? 0 : budget - (size_t)n;
         c->ops->on_input(c->ud, c);
-        if ((size_t)n < CONN_READ_CHUNK)
-            break;
+        if (!c->transport && (size_t)n < CONN_READ_CHUNK)
+            break; /* a short read: the socket is drained */
     }
     if (c->in.len == 0)
         buf_shrink(&c->in, CONN_IDLE_KEEP);
@@ -234,6 +280,8 @@ finish_close(struct conn *c)
         flush(c);
         close(c->watch.fd);
     }
+    if (c->transport && !c->is_released)
+        c->transport->ops->free(c->transport);
     list_remove(&c->link);
     list_remove(&c->dirty_link);
     p->n_conns--;

@@ -18,6 +18,7 @@
 #include "base/buf.h"
 #include "base/list.h"
 #include "net/loop.h"
+#include "net/transport.h"
 
 struct conn;
 
@@ -46,12 +47,14 @@ void conn_pool_fini(struct conn_pool *p);
 /* Flush dirty connections and finish pending closes; the loop's after-iteration hook. */
 void conn_pool_after(void *pool);
 
-/* Take ownership of an accepted socket `fd`. `peer` is copied ("1.2.3.4:5678").
- * Returns NULL (fd closed) when the loop refuses it. */
-struct conn *conn_new(struct conn_pool *p, int fd, const char *peer, const struct conn_ops *ops,
-                      void *ud);
-/* The socket's file descriptor (for a hand-off after conn_release). */
+/* Take ownership of an accepted socket `fd` and of `t` (NULL: plain TCP). `peer` is copied
+ * ("1.2.3.4:5678"). Returns NULL (fd closed, t freed) when the loop refuses it. */
+struct conn *conn_new(struct conn_pool *p, int fd, struct transport *t, const char *peer,
+                      const struct conn_ops *ops, void *ud);
+/* The socket's file descriptor and transport (for a hand-off after conn_release, which leaves
+ * both to the caller). */
 int conn_fd(const struct conn *c);
+struct transport *conn_transport(const struct conn *c);
 void conn_set_handler(struct conn *c, const struct conn_ops *ops, void *ud);
 
 struct buf *conn_in(struct conn *c);

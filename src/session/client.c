@@ -24,7 +24,8 @@ static const struct conn_ops client_ops = {
 };
 
 struct client *
-client_new(struct hub *h, int fd, const char *peer, const struct config_listener *li)
+client_new(struct hub *h, int fd, struct transport *t, const char *peer,
+           const struct config_listener *li)
 {
     struct client *c = xcalloc(1, sizeof(*c));
 
@@ -33,7 +34,7 @@ client_new(struct hub *h, int fd, const char *peer, const struct config_listener
     c->last_rx = h->now;
     c->connected_at = h->now;
     map_init(&c->alias_out);
-    if (!(c->conn = conn_new(h->pool, fd, peer, &client_ops, c))) {
+    if (!(c->conn = conn_new(h->pool, fd, t, peer, &client_ops, c))) {
         free(c);
         return NULL;
     }
@@ -245,6 +246,7 @@ hand_off(struct client *c, const struct mqtt_fixed_header *fh, struct slice from
     struct hub_item *it = hub_post(h, owner);
     it->op = OP_HANDOFF;
     it->u.handoff.fd = conn_fd(c->conn);
+    it->u.handoff.transport = conn_transport(c->conn);
     it->u.handoff.listener = c->listener;
     it->u.handoff.peer = xstrdup(conn_peer(c->conn));
     it->u.handoff.data = xmalloc(from_connect.len);
@@ -259,7 +261,8 @@ hand_off(struct client *c, const struct mqtt_fixed_header *fh, struct slice from
 void
 client_adopt(struct hub *h, struct hub_item *it)
 {
-    struct client *c = client_new(h, it->u.handoff.fd, it->u.handoff.peer, it->u.handoff.listener);
+    struct client *c = client_new(h, it->u.handoff.fd, it->u.handoff.transport,
+                                  it->u.handoff.peer, it->u.handoff.listener);
 
     if (c && buf_append(conn_in(c->conn), it->u.handoff.data, it->u.handoff.len) == 0)
         client_on_input(c, c->conn);

@@ -78,6 +78,8 @@ dispose_item(struct hub_item *it)
         free(it->u.sub.filter);
         break;
     case OP_HANDOFF:
+        if (it->u.handoff.transport)
+            it->u.handoff.transport->ops->free(it->u.handoff.transport);
         close(it->u.handoff.fd);
         free(it->u.handoff.peer);
         free(it->u.handoff.data);
@@ -245,7 +247,8 @@ hub_after(void *hub)
 }
 
 void
-hub_accept(struct hub *h, int fd, const char *peer, const struct config_listener *li)
+hub_accept(struct hub *h, int fd, struct transport *t, const char *peer,
+           const struct config_listener *li)
 {
     _Atomic size_t *count = &h->all->listener_conns[li - h->cfg->listeners];
 
@@ -253,11 +256,13 @@ hub_accept(struct hub *h, int fd, const char *peer, const struct config_listener
     if (li->max_connections >= 0 &&
         atomic_load_explicit(count, memory_order_relaxed) >= (size_t)li->max_connections) {
         log_notice("connection refused, listener full addr=%s port=%u", peer, li->port);
+        if (t)
+            t->ops->free(t);
         close(fd);
         return;
     }
     atomic_fetch_add_explicit(count, 1, memory_order_relaxed);
-    if (!client_new(h, fd, peer, li)) {
+    if (!client_new(h, fd, t, peer, li)) {
         atomic_fetch_sub_explicit(count, 1, memory_order_relaxed);
         log_warn("connection dropped addr=%s", peer);
     }

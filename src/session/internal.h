@@ -116,6 +116,7 @@ struct hub_item {
         } sub;
         struct {
             int fd;
+            struct transport *transport;     /* owned; NULL for plain TCP */
             const struct config_listener *listener;
             char *peer;                      /* owned */
             uint8_t *data;                   /* bytes read so far, from CONNECT on; owned */
@@ -308,7 +309,7 @@ void hub_send_retained(struct hub *h, struct session *s, struct slice filter,
                        const struct sub_opts *opts);
 
 /* ---- client.c ---- */
-struct client *client_new(struct hub *h, int fd, const char *peer,
+struct client *client_new(struct hub *h, int fd, struct transport *t, const char *peer,
                           const struct config_listener *li);
 /* Take over a connection handed off by another hub, with the bytes it had already read. */
 void client_adopt(struct hub *h, struct hub_item *it);

@@ -19,6 +19,7 @@
 #include "config/config.h"
 #include "net/conn.h"
 #include "net/loop.h"
+#include "net/transport.h"
 
 struct hubs;
 struct hub;
@@ -34,8 +35,10 @@ void hubs_shutdown(struct hubs *hs);
  * its mailbox. */
 struct hub *hub_new(struct hubs *hs, unsigned index, struct loop *loop, struct conn_pool *pool);
 
-/* Start speaking MQTT on an accepted socket (takes the fd). */
-void hub_accept(struct hub *h, int fd, const char *peer, const struct config_listener *li);
+/* Start speaking MQTT on an accepted socket (takes the fd and the transport, NULL for plain
+ * TCP). */
+void hub_accept(struct hub *h, int fd, struct transport *t, const char *peer,
+                const struct config_listener *li);
 
 /* Periodic work: keepalive, connect timeouts, will delays, session and message expiry, $SYS.
  * Suits loop_set_tick(). */

@@ -866,8 +866,7 @@ static void
 keys_that_would_weaken_security_stop_the_load(void **state)
 {
     const char *refused[] = {
-        "password_file", "acl_file",      "certfile",       "keyfile",
-        "cafile",        "capath",        "crlfile",        "psk_file",
+        "password_file", "acl_file",      "psk_file",
         "psk_hint",      "plugin",        "auth_plugin",    "global_plugin",
         "plugin_load",   "plugin_use",    "mount_point",    "bind_interface",
         "clientid_prefixes", "websockets_origin",
@@ -880,8 +879,7 @@ keys_that_would_weaken_security_stop_the_load(void **state)
     }
 
     /* Booleans whose false is what Petrel does anyway. */
-    const char *when_true[] = {"require_certificate", "use_identity_as_username",
-                               "use_subject_as_username", "use_username_as_clientid"};
+    const char *when_true[] = {"use_subject_as_username", "use_username_as_clientid"};
     for (size_t i = 0; i < sizeof(when_true) / sizeof(when_true[0]); i++) {
         char text[128], msg[256];
         snprintf(text, sizeof(text), "%s false\n", when_true[i]);
@@ -897,11 +895,47 @@ keys_that_would_weaken_security_stop_the_load(void **state)
 }
 
 static void
+tls_and_websocket_keys_belong_to_their_listener(void **state)
+{
+    struct config c;
+    char err[256];
+    const char *text = "listener 8883\n"
+                       "certfile /c/server.crt\n"
+                       "keyfile /c/server.key\n"
+                       "cafile /c/ca.crt\n"
+                       "tls_version tlsv1.3\n"
+                       "ciphers_tls1.3 TLS_AES_128_GCM_SHA256\n"
+                       "require_certificate true\n"
+                       "use_identity_as_username true\n"
+                       "listener 8080\n"
+                       "protocol websockets\n"
+                       "websockets_path /ws\n";
+
+    config_defaults(&c);
+    assert_int_equal(config_load_buffer("petrel.conf", text, strlen(text), &c, err, sizeof(err),
+                                        NULL),
+                     0);
+    assert_int_equal(c.n_listeners, 2);
+    assert_string_equal(c.listeners[0].certfile, "/c/server.crt");
+    assert_string_equal(c.listeners[0].keyfile, "/c/server.key");
+    assert_string_equal(c.listeners[0].cafile, "/c/ca.crt");
+    assert_string_equal(c.listeners[0].tls_version, "tlsv1.3");
+    assert_string_equal(c.listeners[0].ciphers_tls13, "TLS_AES_128_GCM_SHA256");
+    assert_true(c.listeners[0].require_certificate);
+    assert_true(c.listeners[0].use_identity_as_username);
+    assert_null(c.listeners[0].websockets_path);
+    assert_null(c.listeners[1].certfile);
+    assert_int_equal(c.listeners[1].protocol, LISTENER_WEBSOCKETS);
+    assert_string_equal(c.listeners[1].websockets_path, "/ws");
+    config_fini(&c);
+}
+
+static void
 other_mosquitto_keys_are_ignored_with_a_warning(void **state)
 {
     const char *ignored[] = {
         "persistence_location", "persistence_file", "autosave_interval",
-        "autosave_on_changes", "tls_version", "ciphers", "ciphers_tls1.3", "dhparamfile",
+        "autosave_on_changes", "dhparamfile",
         "connection_messages", "pid_file", "user", "queue_qos0_messages", "retry_interval",
         "memory_limit", "check_retain_source", "websockets_log_level",
         "websockets_headers_size", "http_dir", "auto_id_prefix", "allow_duplicate_messages",
@@ -1135,6 +1169,7 @@ main(void)
         cmocka_unit_test(listeners_that_do_not_clash),
         cmocka_unit_test(keys_that_would_weaken_security_stop_the_load),
         cmocka_unit_test(other_mosquitto_keys_are_ignored_with_a_warning),
+        cmocka_unit_test(tls_and_websocket_keys_belong_to_their_listener),
         cmocka_unit_test(bridge_keys_only_after_connection),
         cmocka_unit_test(unknown_keys_are_errors),
         cmocka_unit_test(per_listener_security_settings_keep_the_strictest),

@@ -11,12 +11,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth/auth.h"
 #include "base/log.h"
 #include "base/xalloc.h"
+#include "cli/passwd.h"
 #include "config/config.h"
 #include "net/conn.h"
 #include "net/listener.h"
 #include "net/loop.h"
+#include "net/tls.h"
+#include "net/ws.h"
 #include "session/session.h"
 
 #define TICK_MS 250
@@ -36,12 +40,14 @@ struct worker {
 struct listen_ctx {
     const struct config_listener *cfg;
     struct transport_factory *transports; /* NULL: plain MQTT over TCP */
+    struct transport_factory *tls;        /* the TLS factory within `transports` (reload) */
 };
 
 struct app {
     struct config cfg;
     struct listen_ctx *listen;
     struct hubs *hubs;
+    struct auth *auth;
     struct worker *workers;
     unsigned n_workers;
 };
@@ -50,6 +56,7 @@ static void
 usage(FILE *out)
 {
     fprintf(out, "usage: petrel [-c FILE] [-p PORT] [-v]\n"
+                 "       petrel passwd [-c] [-b] [-D] FILE USER [PASSWORD]\n"
                  "  -c FILE   configuration file (Mosquitto format); without one, petrel\n"
                  "            listens on 127.0.0.1:1883 only\n"
                  "  -p PORT   listen on PORT instead of the configured ports\n"
@@ -77,6 +84,58 @@ on_accept(void *ud, struct listener *li, int fd, const char *peer)
     hub_accept(w->hub, fd, t, peer, lc->cfg);
 }
 
+/* A listener with certfile speaks TLS. The keys that check clients (cafile, ...) mean nothing
+ * without it, and ignoring them would leave the listener more open than written: an error. */
+static int
+open_tls(const struct config_listener *cl, struct listen_ctx *lc)
+{
+    const char *where = cl->file ? cl->file : "-";
+    const char *stray = cl->keyfile                    ? "keyfile"
+                        : cl->cafile                   ? "cafile"
+                        : cl->capath                   ? "capath"
+                        : cl->crlfile                  ? "crlfile"
+                        : cl->require_certificate      ? "require_certificate"
+                        : cl->use_identity_as_username ? "use_identity_as_username"
+                                                       : NULL;
+    char err[512];
+
+    if (!cl->certfile) {
+        if (stray) {
+            log_error("listener port=%u (%s:%d): '%s' needs certfile: this listener is not TLS",
+                      cl->port, where, cl->line, stray);
+            return -1;
+        }
+        if (cl->tls_version || cl->ciphers || cl->ciphers_tls13)
+            log_warn("listener port=%u (%s:%d): tls_version and ciphers are ignored without "
+                     "certfile",
+                     cl->port, where, cl->line);
+        return 0;
+    }
+    if (cl->use_identity_as_username && !cl->require_certificate) {
+        log_error("listener port=%u (%s:%d): use_identity_as_username needs "
+                  "require_certificate true",
+                  cl->port, where, cl->line);
+        return -1;
+    }
+    struct tls_settings ts = {
+        .certfile = cl->certfile,
+        .keyfile = cl->keyfile,
+        .cafile = cl->cafile,
+        .capath = cl->capath,
+        .crlfile = cl->crlfile,
+        .tls_version = cl->tls_version,
+        .ciphers = cl->ciphers,
+        .ciphers_tls13 = cl->ciphers_tls13,
+        .require_certificate = cl->require_certificate,
+    };
+    if (tls_factory_new(&ts, &lc->transports, err, sizeof(err)) != 0) {
+        log_error("listener port=%u (%s:%d): %s", cl->port, where, cl->line, err);
+        return -1;
+    }
+    lc->tls = lc->transports;
+    return 0;
+}
+
 /* Every worker listens on every configured port (SO_REUSEPORT when there are several); the
  * first worker's socket decides the port when the configuration says 0. */
 static int
@@ -94,14 +153,14 @@ open_listeners(struct app *app)
         struct config_listener *cl = &cfg->listeners[i];
         char err[256];
         app->listen[i].cfg = cl;
-        if (cl->protocol != LISTENER_MQTT) {
-            log_error("listener port=%u (%s:%d): websockets are not supported yet", cl->port,
-                      cl->file ? cl->file : "-", cl->line);
+        if (open_tls(cl, &app->listen[i]) != 0)
             return -1;
-        }
-        if (cl->certfile) {
-            log_error("listener port=%u (%s:%d): TLS is not supported yet", cl->port,
-                      cl->file ? cl->file : "-", cl->line);
+        /* MQTT over WebSocket. Over TLS (wss://) when a TLS factory was made above for this
+         * listener: the WebSocket factory takes it as its inner transport. */
+        if (cl->protocol == LISTENER_WEBSOCKETS &&
+            !(app->listen[i].transports = ws_factory_new(
+                  cl->websockets_path, cfg->max_packet_size, app->listen[i].transports))) {
+            log_error("listener port=%u: out of memory", cl->port);
             return -1;
         }
         for (unsigned k = 0; k < app->n_workers; k++) {
@@ -115,8 +174,9 @@ open_listeners(struct app *app)
             listener_set_data(w->listeners[i], &app->listen[i]);
             cl->port = listener_port(w->listeners[i]);
         }
-        log_notice("listening address=%s port=%u", cl->bind_address ? cl->bind_address : "*",
-                   cl->port);
+        log_notice("listening address=%s port=%u protocol=%s",
+                   cl->bind_address ? cl->bind_address : "*", cl->port,
+                   cl->protocol == LISTENER_WEBSOCKETS ? "websockets" : "mqtt");
     }
     return 0;
 }
@@ -148,6 +208,12 @@ start_workers(struct app *app)
     app->n_workers = worker_count(&app->cfg);
     app->workers = xcalloc(app->n_workers, sizeof(*app->workers));
     app->hubs = hubs_new(&app->cfg, app->n_workers);
+    char err[512];
+    if (auth_new(&app->cfg, app->n_workers, &app->auth, err, sizeof(err)) != 0) {
+        log_error("config %s", err);
+        return -1;
+    }
+    hubs_set_auth(app->hubs, app->auth);
     for (unsigned k = 0; k < app->n_workers; k++) {
         struct worker *w = &app->workers[k];
         int rc = loop_new(&w->loop);
@@ -191,6 +257,7 @@ stop_workers(struct app *app)
             conn_pool_fini(&w->pool);
     }
     hubs_free(app->hubs);
+    auth_free(app->auth);
     for (unsigned k = 0; k < app->n_workers; k++)
         loop_free(app->workers[k].loop);
     free(app->workers);
@@ -199,6 +266,29 @@ stop_workers(struct app *app)
             app->listen[i].transports->free(app->listen[i].transports);
     }
     free(app->listen);
+}
+
+/* SIGHUP: read the password, ACL and key files and the TLS certificates again. What fails to
+ * load keeps its previous version. The configuration file itself is not re-read. */
+static void
+reload(struct app *app)
+{
+    char err[512];
+    unsigned failed = 0;
+
+    if (app->auth && auth_reload(app->auth, err, sizeof(err)) != 0) {
+        log_error("reload failed, the previous files stay in force: %s", err);
+        failed++;
+    }
+    for (size_t i = 0; app->listen && i < app->cfg.n_listeners; i++) {
+        struct listen_ctx *lc = &app->listen[i];
+        if (lc->tls && tls_factory_reload(lc->tls, err, sizeof(err)) != 0) {
+            log_error("reload failed, listener port=%u keeps its certificates: %s",
+                      lc->cfg->port, err);
+            failed++;
+        }
+    }
+    log_notice("sighup received; reloaded auth files and certificates errors=%u", failed);
 }
 
 /* The main thread only waits for signals; workers inherit the blocked mask. */
@@ -211,7 +301,7 @@ wait_for_stop(struct app *app, const sigset_t *mask)
         if (sig < 0)
             continue;
         if (sig == SIGHUP) {
-            log_notice("sighup received; nothing to reload yet");
+            reload(app);
             continue;
         }
         log_notice("shutting down signal=%s", strsignal(sig));
@@ -275,6 +365,8 @@ main(int argc, char **argv)
     bool verbose = false;
     sigset_t mask;
 
+    if (argc > 1 && strcmp(argv[1], "passwd") == 0)
+        return cli_passwd(argc - 1, argv + 1);
     while ((opt = getopt(argc, argv, "c:p:vh")) != -1) {
         switch (opt) {
         case 'c':

@@ -239,6 +239,33 @@ mqtt_encode_publish(struct buf *b, int version, const struct mqtt_publish *pub)
     return 0;
 }
 
+int
+mqtt_encode_publish_head(struct buf *b, int version, const struct mqtt_publish *pub)
+{
+    size_t ps;
+    size_t rem = publish_rem(version, pub, &ps);
+    int rc;
+
+    if (rem > MQTT_VARINT_MAX)
+        return -EMSGSIZE;
+    /* Room for everything but the payload, which the caller sends by reference. */
+    if ((rc = buf_reserve(b, 1 + varint_size((uint32_t)rem) + rem - pub->payload.len)) != 0)
+        return rc;
+    uint8_t first = (uint8_t)(MQTT_PUBLISH << 4 | (pub->qos & 3) << 1 | (pub->retain ? 1 : 0));
+    if (pub->dup && pub->qos)
+        first |= 0x08; /* [MQTT-3.3.1-2] */
+    uint8_t *p = b->p + b->len;
+    *p++ = first;
+    p = varint_put(p, (uint32_t)rem);
+    p = put_str(p, pub->topic);
+    if (pub->qos)
+        p = put_u16(p, pub->packet_id);
+    if (version == MQTT_V5)
+        p = put_props(p, &pub->props, ps);
+    finish(b, p);
+    return 0;
+}
+
 /* ---- PUBACK, PUBREC, PUBREL, PUBCOMP ---- */
 
 int

@@ -302,6 +302,9 @@ int mqtt_encode_connect(struct buf *b, const struct mqtt_connect *c);
 int mqtt_encode_connack(struct buf *b, int version, const struct mqtt_connack *c);
 /* DUP is written only at QoS > 0 [MQTT-3.3.1-2]; the packet id only at QoS > 0. */
 int mqtt_encode_publish(struct buf *b, int version, const struct mqtt_publish *p);
+/* Everything of that PUBLISH but the payload (whose length the remaining length counts): the
+ * caller sends the payload bytes right after, by reference. */
+int mqtt_encode_publish_head(struct buf *b, int version, const struct mqtt_publish *p);
 /* Size in bytes of the PUBLISH mqtt_encode_publish would write (for maximum packet size). */
 size_t mqtt_publish_size(int version, const struct mqtt_publish *p);
 /* In MQTT 5 the reason code and properties are omitted when rc is 0 and there are none. */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <limits.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -21,6 +22,19 @@
 /* Idle connections give back buffers larger than this. */
 #define CONN_IDLE_KEEP 4096
 
+/* Output bytes owned elsewhere, written in place between the bytes of conn->out: it goes out
+ * after out.p[0..at) and before out.p[at..). */
+struct out_ref {
+    size_t at;
+    const uint8_t *p;
+    size_t len;
+    void (*release)(void *arg);
+    void *arg;
+};
+
+/* iovecs per writev call */
+#define CONN_IOV 64
+
 struct conn {
     struct loop_watch watch;
     struct conn_pool *pool;
@@ -32,6 +46,10 @@ struct conn {
     struct transport *transport; /* NULL: plain TCP */
     struct buf in;
     struct buf out;
+    struct out_ref *refs;    /* in output order; the first may be partly sent */
+    size_t n_refs;
+    size_t cap_refs;
+    size_t ref_bytes;        /* bytes of refs not yet sent */
     bool is_closing;
     bool is_released;        /* handed to another worker: keep the fd open */
     bool want_out;           /* EPOLLOUT armed */
@@ -105,7 +123,111 @@ conn_out(struct conn *c)
 size_t
 conn_out_pending(const struct conn *c)
 {
-    return c->out.len;
+    return c->out.len + c->ref_bytes;
+}
+
+int
+conn_write_ref(struct conn *c, const void *p, size_t len, void (*release)(void *), void *arg)
+{
+    int rc = 0;
+
+    if (c->transport) {
+        rc = buf_append(&c->out, p, len);
+        release(arg);
+        return rc;
+    }
+    if (c->n_refs == c->cap_refs) {
+        size_t cap = c->cap_refs ? c->cap_refs * 2 : 16;
+        struct out_ref *r = realloc(c->refs, cap * sizeof(*r));
+        if (!r) {
+            release(arg);
+            return -ENOMEM;
+        }
+        c->refs = r;
+        c->cap_refs = cap;
+    }
+    c->refs[c->n_refs++] = (struct out_ref){c->out.len, p, len, release, arg};
+    c->ref_bytes += len;
+    return 0;
+}
+
+static void
+release_refs(struct conn *c)
+{
+    for (size_t i = 0; i < c->n_refs; i++)
+        c->refs[i].release(c->refs[i].arg);
+    free(c->refs);
+    c->refs = NULL;
+    c->n_refs = c->cap_refs = 0;
+    c->ref_bytes = 0;
+}
+
+/* Drop `n` sent bytes from the front of the logical output (buffer and refs interleaved). */
+static void
+consume_out(struct conn *c, size_t n)
+{
+    size_t from_buf = 0, pos = 0, done = 0;
+
+    while (n > 0 && done < c->n_refs) {
+        struct out_ref *r = &c->refs[done];
+        size_t gap = r->at - pos;
+        if (n < gap) {
+            from_buf += n;
+            pos += n;
+            n = 0;
+            break;
+        }
+        from_buf += gap;
+        pos = r->at;
+        n -= gap;
+        if (n < r->len) {
+            r->p += n;
+            r->len -= n;
+            c->ref_bytes -= n;
+            n = 0;
+            break;
+        }
+        n -= r->len;
+        c->ref_bytes -= r->len;
+        r->release(r->arg);
+        done++;
+    }
+    from_buf += n;
+    if (done) {
+        memmove(c->refs, c->refs + done, (c->n_refs - done) * sizeof(*c->refs));
+        c->n_refs -= done;
+    }
+    for (size_t i = 0; i < c->n_refs; i++)
+        c->refs[i].at -= from_buf;
+    buf_consume(&c->out, from_buf);
+}
+
+/* writev over the buffer and the refs. Returns bytes written, or -errno (-EAGAIN). */
+static ssize_t
+send_vectored(struct conn *c)
+{
+    struct iovec iov[CONN_IOV];
+    int n_iov = 0;
+    size_t pos = 0, i = 0;
+
+    for (; i < c->n_refs && n_iov < CONN_IOV - 1; i++) {
+        struct out_ref *r = &c->refs[i];
+        if (r->at > pos)
+            iov[n_iov++] = (struct iovec){c->out.p + pos, r->at - pos};
+        iov[n_iov++] = (struct iovec){(void *)r->p, r->len};
+        pos = r->at;
+    }
+    /* The buffer's tail follows only once every ref before it is in this call. */
+    if (i == c->n_refs && n_iov < CONN_IOV && c->out.len > pos)
+        iov[n_iov++] = (struct iovec){c->out.p + pos, c->out.len - pos};
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n_iov};
+    for (;;) {
+        ssize_t n = sendmsg(c->watch.fd, &mh, MSG_NOSIGNAL);
+        if (n >= 0)
+            return n;
+        if (errno != EINTR)
+            return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    }
 }
 
 bool
@@ -168,17 +290,24 @@ send_out(struct conn *c)
         c->pool->bytes_out += before - c->out.len;
         return rc;
     }
-    while (c->out.len > 0) {
-        ssize_t n = send(c->watch.fd, c->out.p, c->out.len, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                break;
-            return -errno;
+    while (c->out.len > 0 || c->n_refs > 0) {
+        ssize_t n;
+        if (c->n_refs == 0) {
+            n = send(c->watch.fd, c->out.p, c->out.len, MSG_NOSIGNAL);
+            if (n < 0)
+                n = errno == EINTR ? 0 : errno == EWOULDBLOCK ? -EAGAIN : -errno;
+        } else {
+            n = send_vectored(c);
         }
+        if (n == -EAGAIN)
+            break;
+        if (n < 0)
+            return (int)n;
         c->pool->bytes_out += (uint64_t)n;
-        buf_consume(&c->out, (size_t)n);
+        if (c->n_refs == 0)
+            buf_consume(&c->out, (size_t)n);
+        else
+            consume_out(c, (size_t)n);
     }
     return 0;
 }
@@ -189,12 +318,13 @@ flush(struct conn *c)
 {
     if (send_out(c) != 0)
         return -1;
-    bool want = c->out.len > 0 || (c->transport && c->transport->ops->pending(c->transport));
+    bool want = c->out.len > 0 || c->n_refs > 0 ||
+                (c->transport && c->transport->ops->pending(c->transport));
     if (want != c->want_out && !c->is_closing) {
         c->want_out = want;
         loop_mod(c->pool->loop, &c->watch, EPOLLIN | EPOLLRDHUP | (want ? EPOLLOUT : 0));
     }
-    if (c->out.len == 0)
+    if (c->out.len == 0 && c->n_refs == 0)
         buf_shrink(&c->out, CONN_IDLE_KEEP);
     return 0;
 }
@@ -285,6 +415,7 @@ finish_close(struct conn *c)
     list_remove(&c->link);
     list_remove(&c->dirty_link);
     p->n_conns--;
+    release_refs(c);
     buf_fini(&c->in);
     buf_fini(&c->out);
     free(c);

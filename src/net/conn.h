@@ -61,6 +61,11 @@ struct buf *conn_in(struct conn *c);
 /* Append output here, then call conn_wrote(). */
 struct buf *conn_out(struct conn *c);
 void conn_wrote(struct conn *c);
+/* Append `len` bytes at `p` to the output without copying them: they are written from where
+ * they are, and release(arg) is called once they have left (or the connection is gone). With a
+ * transport that must see contiguous bytes (TLS, WebSocket) they are copied at once instead.
+ * Returns 0, or -ENOMEM (then release has been called). */
+int conn_write_ref(struct conn *c, const void *p, size_t len, void (*release)(void *), void *arg);
 /* Bytes waiting to be written. */
 size_t conn_out_pending(const struct conn *c);
 

@@ -129,6 +129,29 @@ alias_for(struct client *c, struct slice topic, bool *is_new)
     return a;
 }
 
+static void
+release_msg(void *arg)
+{
+    msg_unref(arg);
+}
+
+/* Large payloads are not copied into the output: the connection writes them from the message
+ * itself, holding a reference until they have left. Small ones are cheaper to copy. */
+static bool
+encode_publish(struct client *c, struct msg *m, const struct mqtt_publish *p)
+{
+    if (p->payload.len < ZERO_COPY_MIN)
+        return mqtt_encode_publish(client_out(c), c->version, p) == 0;
+    if (mqtt_encode_publish_head(client_out(c), c->version, p) != 0)
+        return false;
+    /* The head is written: on failure the connection cannot stay in sync, so it ends. */
+    if (conn_write_ref(c->conn, p->payload.p, p->payload.len, release_msg, msg_ref(m)) != 0) {
+        client_fail(c, MQTT_RC_SERVER_BUSY);
+        return false;
+    }
+    return true;
+}
+
 bool
 client_send_publish(struct client *c, struct msg *m, uint8_t qos, bool retain, bool dup,
                     uint16_t id, const uint32_t *sub_ids, uint32_t n_sub_ids)
@@ -167,7 +190,7 @@ client_send_publish(struct client *c, struct msg *m, uint8_t qos, bool retain, b
                 p.topic = slice_make("", 0);
         }
     }
-    if (mqtt_encode_publish(client_out(c), c->version, &p) != 0) {
+    if (!encode_publish(c, m, &p)) {
         c->hub->stats.msgs_dropped++;
         return false;
     }

@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "auth/auth.h"
 #include "base/list.h"
 #include "base/map.h"
 #include "config/config.h"
@@ -42,6 +43,8 @@
 #define CONNECT_TIMEOUT_S 10
 /* Output bytes beyond which QoS 0 messages to a client are dropped rather than buffered. */
 #define CLIENT_OUT_HIGH_WATER (8u * 1024 * 1024)
+/* Payloads from this size on are written from the message itself, not copied per client. */
+#define ZERO_COPY_MIN 1024
 /* Subscription identifiers carried per delivery (more matching ones are not forwarded). */
 #define MAX_SUB_IDS 8
 
@@ -72,6 +75,7 @@ struct hubs {
     _Atomic size_t max_connected;
     _Atomic uint64_t next_serial;
     uint64_t started_at;
+    struct auth *auth;            /* NULL: no auth module (in-process tests) */
 };
 
 /* One matching session collected while routing a message (duplicates merged). */
@@ -246,6 +250,7 @@ struct session {
     struct msg *will;             /* pending will, with its QoS and retain flag */
     uint32_t will_delay;          /* seconds */
     uint64_t will_at;             /* monotonic ms when a delayed will fires, 0: not armed */
+    struct auth_identity *auth;   /* who the last client was, for the ACL (access.c) */
 };
 
 /* ---- hub.c ---- */
@@ -337,6 +342,22 @@ void on_ack(struct client *c, uint8_t type, uint8_t flags, struct slice body);
 void on_subscribe(struct client *c, uint8_t flags, struct slice body);
 void on_unsubscribe(struct client *c, uint8_t flags, struct slice body);
 void on_disconnect(struct client *c, uint8_t type, uint8_t flags, struct slice body);
+
+/* ---- access.c: authentication and the ACL (auth/) ---- */
+/* Authenticate a CONNECT for client ID `id` (possibly assigned). Returns 0 with the identity
+ * in *out (NULL without auth), or the CONNACK reason code. */
+int access_connect(struct client *c, const struct mqtt_connect *cn, struct slice id,
+                   struct auth_identity **out);
+/* Make `id` (taken) the session's identity, replacing the previous client's. */
+void access_attach(struct session *s, struct auth_identity *id);
+/* Free the session's identity (sess_free). */
+void access_forget(struct session *s);
+/* May `id` publish on `topic` (ordinary or P2P)? 0 or MQTT_RC_NOT_AUTHORIZED. */
+int access_publish(struct hub *h, struct auth_identity *id, struct slice topic);
+/* May the session subscribe to `filter` (the inner filter of a shared one)? */
+bool access_subscribe(struct session *s, struct slice filter);
+/* May the session receive `m`? P2P messages addressed to it need no read rule. */
+bool access_receive(struct session *s, const struct msg *m);
 
 /* ---- sys.c ---- */
 void sys_publish(struct hub *h);

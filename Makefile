@@ -8,9 +8,12 @@ FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
 FUZZ_SECONDS ?= 20
 PYTHON     := /usr/bin/python3
+# Integration tests mostly wait on sockets; several run at once (pytest-xdist), each with its
+# own broker on its own port.
+PYTEST     := $(PYTHON) -m pytest -q -p no:cacheprovider -n 4
 
-DEB_PACKAGES := build-essential cmake clang libcmocka-dev mosquitto mosquitto-clients \
-                libmosquitto-dev python3-paho-mqtt python3-pytest
+DEB_PACKAGES := build-essential cmake clang libcmocka-dev liblmdb-dev mosquitto mosquitto-clients \
+                libmosquitto-dev libssl-dev python3-paho-mqtt python3-pytest python3-pytest-xdist
 # Node.js may come from elsewhere (with its own npm): Debian's are installed only when absent.
 NODE_PACKAGES := $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)
 
@@ -49,7 +52,7 @@ test-unit: $(BUILD)/petrel
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 
 test-integration: $(BUILD)/petrel
-	PETREL_BIN=$(abspath $(BUILD)/petrel) $(PYTHON) -m pytest -q tests/integration
+	PETREL_BIN=$(abspath $(BUILD)/petrel) $(PYTEST) tests/integration
 
 # MQTT.js (Node) tests; packages come from the lock file.
 test-js: $(BUILD)/petrel
@@ -62,7 +65,7 @@ test-tsan: deps
 	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPETREL_TSAN=ON >/dev/null
 	$(MAKE) -C $(TSAN_BUILD) -j$(JOBS) --no-print-directory petrel
 	PETREL_BIN=$(abspath $(TSAN_BUILD)/petrel) PETREL_SANITIZED=1 PETREL_WORKERS=4 \
-	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration --ignore=tests/integration/test_bench.py
+	  $(PYTEST) tests/integration --ignore=tests/integration/test_bench.py
 
 # The whole suite again with AddressSanitizer and UndefinedBehaviorSanitizer.
 test-asan: deps
@@ -70,7 +73,7 @@ test-asan: deps
 	$(MAKE) -C $(ASAN_BUILD) -j$(JOBS) --no-print-directory
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j$(JOBS)
 	PETREL_BIN=$(abspath $(ASAN_BUILD)/petrel) PETREL_SANITIZED=1 \
-	  $(PYTHON) -m pytest -q tests/integration
+	  $(PYTEST) tests/integration --ignore=tests/integration/test_bench.py
 
 # Every libFuzzer target for FUZZ_SECONDS each (make fuzz FUZZ_SECONDS=600 for a long run).
 fuzz: fuzz-smoke

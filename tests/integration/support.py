@@ -9,6 +9,7 @@ Environment:
 
 import os
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -61,7 +62,10 @@ class Broker:
     def __init__(self, config_lines=(), args=(), workdir=None, use_config=True,
                  default_anonymous=True, port=None):
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="petrel-it-"))
-        self.port = port or free_port()
+        # Without a fixed port the broker binds port 0 and the port is read from its log: no
+        # other test (pytest -n runs several at once) can take it between choice and bind.
+        self.port_from_log = port is None and use_config
+        self.port = port or (0 if self.port_from_log else free_port())
         self.args = list(args)
         self.config_lines = list(config_lines)
         self.use_config = use_config
@@ -78,7 +82,7 @@ class Broker:
 
     def write_config(self):
         lines = ["# written by tests/integration/conftest.py",
-                 "listener %d 127.0.0.1" % self.port]
+                 "listener %d 127.0.0.1" % (0 if self.port_from_log else self.port)]
         # Mosquitto 2 refuses anonymous clients by default once a listener is configured; be
         # explicit so the suite also runs against a reference broker.
         if self.default_anonymous and not any(l.split()[:1] == ["allow_anonymous"]
@@ -110,9 +114,14 @@ class Broker:
             if self.proc.poll() is not None:
                 raise BrokerStartError("broker exited with %s during start-up:\n%s"
                                        % (self.proc.returncode, self.log()))
+            if self.port_from_log and not self.port:
+                m = re.search(r"listening address=\S+ port=(\d+)", self.log())
+                if m:
+                    self.port = int(m.group(1))
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return self
+                if self.port:
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                        return self
             except OSError:
                 pass
             if time.monotonic() > deadline:

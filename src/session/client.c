@@ -337,24 +337,31 @@ client_on_input(void *ud, struct conn *conn)
         buf_consume(in, off);
 }
 
+void
+client_detach(struct client *c)
+{
+    struct session *s = c->sess;
+
+    if (!s)
+        return;
+    /* send_will is set at CONNACK and cleared only by a normal DISCONNECT, so any other
+     * end publishes the will [MQTT-3.1.2-8]. */
+    if (!c->send_will)
+        sess_clear_will(s);
+    log_info("client disconnected client=%s addr=%s", s->id, conn_peer(c->conn));
+    s->client = NULL;
+    c->sess = NULL;
+    atomic_fetch_sub_explicit(&c->hub->all->n_connected, 1, memory_order_relaxed);
+    sess_detach(s);
+}
+
 static void
 client_on_close(void *ud, struct conn *conn)
 {
     struct client *c = ud;
     struct hub *h = c->hub;
 
-    if (c->sess) {
-        struct session *s = c->sess;
-        /* send_will is set at CONNACK and cleared only by a normal DISCONNECT, so any other
-         * end publishes the will [MQTT-3.1.2-8]. */
-        if (!c->send_will)
-            sess_clear_will(s);
-        log_info("client disconnected client=%s addr=%s", s->id, conn_peer(conn));
-        s->client = NULL;
-        c->sess = NULL;
-        atomic_fetch_sub_explicit(&h->all->n_connected, 1, memory_order_relaxed);
-        sess_detach(s);
-    }
+    client_detach(c);
     if (!c->handed_off)
         atomic_fetch_sub_explicit(&h->all->listener_conns[c->listener - h->cfg->listeners], 1,
                                   memory_order_relaxed);

@@ -320,6 +320,10 @@ struct client *client_new(struct hub *h, int fd, struct transport *t, const char
 void client_adopt(struct hub *h, struct hub_item *it);
 /* Close because of a protocol violation or limit: MQTT 5 clients first get DISCONNECT `rc`. */
 void client_fail(struct client *c, uint8_t rc);
+/* The session ends its connection now (the socket closes after the iteration): it goes
+ * offline or ends, its will armed or dropped as send_will says. Only where no caller up the
+ * stack still uses the session. */
+void client_detach(struct client *c);
 /* Close after a server-initiated DISCONNECT `rc` (MQTT 5) without treating it as an error. */
 void client_kick(struct client *c, uint8_t rc);
 /* Append an encoded packet; the helpers below return false when the client is unusable. */

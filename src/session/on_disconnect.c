@@ -32,4 +32,7 @@ on_disconnect(struct client *c, uint8_t type, uint8_t flags, struct slice body)
     log_debug("disconnect received client=%s reason=0x%02x", s->id, d.rc);
     c->state = CLIENT_CLOSING;
     conn_close(c->conn);
+    /* At once, not when the socket is gone: a reconnect read in this same iteration must find
+     * the session already ended (or offline) as this DISCONNECT asked. */
+    client_detach(c);
 }

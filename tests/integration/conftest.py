@@ -11,7 +11,7 @@ sanitizer report in its stderr).
 
 import pytest
 
-from support import Broker, BrokerStartError, PETREL_BIN, SANITIZED  # noqa: F401
+from support import Broker
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)

@@ -112,6 +112,7 @@ class Broker:
         deadline = time.monotonic() + scaled(timeout)
         while True:
             if self.proc.poll() is not None:
+                self.start_failed = True  # already reported by this exception
                 raise BrokerStartError("broker exited with %s during start-up:\n%s"
                                        % (self.proc.returncode, self.log()))
             if self.port_from_log and not self.port:
@@ -180,7 +181,11 @@ class Broker:
         if getattr(self, "hung", False):
             problems.append("did not exit within %.0f s of SIGTERM" % scaled(10))
         rc = self.proc.returncode if self.proc else None
-        if rc is not None and not self.expected_exit and rc not in (0, -signal.SIGTERM):
+        # A broker that refused to start (exit status > 0) has been reported by start();
+        # only a signal counts as a crash then.
+        refused = getattr(self, "start_failed", False) and rc is not None and rc > 0
+        if (rc is not None and not self.expected_exit and not refused
+                and rc not in (0, -signal.SIGTERM)):
             problems.append("exit status %d%s" % (rc, " (signal %s)" % signal.Signals(-rc).name
                                                     if rc < 0 else ""))
         log = self.log()

@@ -3,9 +3,7 @@ connection (MQTT 5: after a DISCONNECT with 0x81 Malformed Packet / 0x82 Protoco
 the specific code such as 0x90), never crashes or hangs the broker, and the broker keeps
 serving another client afterwards (checked in every test)."""
 
-import socket
 import struct
-import time
 
 import pytest
 

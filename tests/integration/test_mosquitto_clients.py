@@ -11,7 +11,6 @@ import time
 
 import pytest
 
-import rawmqtt as rm
 from rawmqtt import RawClient
 from support import MQTTv5, Paho, scaled
 

@@ -8,7 +8,7 @@ import pytest
 
 import rawmqtt as rm
 from rawmqtt import RawClient, assert_serves, drain_publishes
-from support import MQTTv5, Paho, props, scaled
+from support import MQTTv5, Paho, props
 from paho.mqtt.packettypes import PacketTypes
 
 

@@ -7,7 +7,7 @@ import pytest
 
 import rawmqtt as rm
 from rawmqtt import RawClient, assert_serves, drain_publishes, sub_opts
-from support import MQTTv311, MQTTv5, Paho, scaled
+from support import MQTTv311, MQTTv5, Paho
 
 
 def _retain(port, topic, payload, qos=1, version=4, props=None):

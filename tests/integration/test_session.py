@@ -8,7 +8,7 @@ import pytest
 
 import rawmqtt as rm
 from rawmqtt import RawClient, drain_publishes
-from support import MQTTv311, MQTTv5, Paho, props, scaled
+from support import MQTTv5, Paho, props
 from paho.mqtt.packettypes import PacketTypes
 
 PERSIST5 = {rm.SESSION_EXPIRY_INTERVAL: 300}

@@ -4,8 +4,6 @@
 import re
 import time
 
-import pytest
-
 import rawmqtt as rm
 from rawmqtt import RawClient
 from support import scaled

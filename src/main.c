@@ -111,6 +111,14 @@ open_tls(const struct config_listener *cl, struct listen_ctx *lc)
                      cl->port, where, cl->line);
         return 0;
     }
+    if (cl->use_identity_as_username && cl->protocol == LISTENER_WEBSOCKETS) {
+        /* The certificate is seen by the TLS transport inside the WebSocket one, which does
+         * not pass it up yet: refuse the setting rather than every client. */
+        log_error("listener port=%u (%s:%d): use_identity_as_username is not supported on "
+                  "websockets listeners yet",
+                  cl->port, where, cl->line);
+        return -1;
+    }
     if (cl->use_identity_as_username && !cl->require_certificate) {
         log_error("listener port=%u (%s:%d): use_identity_as_username needs "
                   "require_certificate true",

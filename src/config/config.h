@@ -62,9 +62,19 @@ struct config {
     struct config_listener *listeners;
     size_t n_listeners;
 
-    /* security (auth files come with the security work) */
+    /* security (docs/security.md) */
     bool allow_anonymous;
+    bool allow_anonymous_set;         /* given in the file; else the default of security.md */
     bool allow_zero_length_clientid;
+    char *password_file;              /* Mosquitto password file; NULL: none */
+    char *acl_file;                   /* Mosquitto ACL file; NULL: none */
+    char *access_key_file;            /* ApsaraMQ Signature mode: "AccessKeyId SecretKey [Inst]" */
+    char *device_credential_file;     /* ApsaraMQ DeviceCredential mode */
+    bool require_gid_clientid;        /* client IDs must be GID_<group>@@@<device> */
+    char **gid_groups;                /* groups a GID client ID may name; none: any */
+    size_t n_gid_groups;
+    uint32_t auth_fail_limit;         /* failed logins per address before slowing down; 0: off */
+    uint32_t auth_fail_max_delay;     /* seconds, the longest wait imposed */
 
     /* limits */
     int max_connections;              /* -1: unlimited */

@@ -15,10 +15,12 @@ config_defaults(struct config *c)
 {
     memset(c, 0, sizeof(*c));
 
-    /* Mosquitto 2 refuses anonymous clients once a listener is configured; Petrel lets them
-     * in until password files exist, and listens on loopback only unless told otherwise. */
+    /* Counts only when the file sets it (allow_anonymous_set); otherwise anonymous clients
+     * are let in on loopback listeners with no credentials file (docs/security.md). */
     c->allow_anonymous = true;
     c->allow_zero_length_clientid = true;
+    c->auth_fail_limit = 10;
+    c->auth_fail_max_delay = 60;
 
     c->max_connections = -1;
     c->max_inflight_messages = 20;
@@ -98,6 +100,13 @@ config_fini(struct config *c)
     }
     free(c->listeners);
     free(c->log_file);
+    free(c->password_file);
+    free(c->acl_file);
+    free(c->access_key_file);
+    free(c->device_credential_file);
+    for (size_t i = 0; i < c->n_gid_groups; i++)
+        free(c->gid_groups[i]);
+    free(c->gid_groups);
     free(c->p2p_keyword);
     for (size_t i = 0; i < c->n_p2p_parents; i++)
         free(c->p2p_parents[i]);

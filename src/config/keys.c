@@ -326,7 +326,69 @@ security_bool(struct config_parse *p, const char *key, char *rest, bool *field, 
 static int
 k_allow_anonymous(struct config_parse *p, const char *key, char *rest)
 {
+    p->c->allow_anonymous_set = true;
     return security_bool(p, key, rest, &p->c->allow_anonymous, SEEN_ALLOW_ANONYMOUS);
+}
+
+/* password_file, acl_file, access_key_file, device_credential_file: a path, the rest of the
+ * line. Petrel has one of each for all listeners (Mosquitto's per_listener_settings may give
+ * one per listener), so two different paths are an error rather than a silent choice. */
+static int
+k_auth_file(struct config_parse *p, const char *key, char *rest)
+{
+    static const struct {
+        const char *key;
+        size_t off;
+    } files[] = {
+        {"password_file", offsetof(struct config, password_file)},
+        {"acl_file", offsetof(struct config, acl_file)},
+        {"access_key_file", offsetof(struct config, access_key_file)},
+        {"device_credential_file", offsetof(struct config, device_credential_file)},
+    };
+    char b[64];
+
+    if (!*rest)
+        return config_missing_value(p, key);
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        if (strcmp(key, files[i].key) != 0)
+            continue;
+        char **field = (char **)((char *)p->c + files[i].off);
+        if (*field && strcmp(*field, rest) != 0)
+            return config_parse_error(p, "%s: already set to '%s'; Petrel has one for all "
+                                         "listeners",
+                                      key, CLIP(*field, b));
+        free(*field);
+        *field = xstrdup(rest);
+        return 0;
+    }
+    return config_parse_error(p, "unknown key '%s'", key);
+}
+
+/* An ApsaraMQ group ID: 7 to 64 letters, digits, '-' or '_', starting with GID_ or GID-. */
+static int
+k_allowed_gid_group(struct config_parse *p, const char *key, char *rest)
+{
+    struct config *c = p->c;
+    char b[64];
+    char *s;
+
+    if (config_one_word(p, key, rest, &s) != 0)
+        return -1;
+    size_t len = strlen(s);
+    bool ok = len >= 7 && len <= 64 &&
+              (strncmp(s, "GID_", 4) == 0 || strncmp(s, "GID-", 4) == 0) &&
+              strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == len;
+    if (!ok)
+        return config_parse_error(p, "%s: '%s' is not a group ID (GID_ or GID- and 3 to 60 more "
+                                     "letters, digits, '-' or '_')",
+                                  key, CLIP(s, b));
+    for (size_t i = 0; i < c->n_gid_groups; i++) {
+        if (strcmp(c->gid_groups[i], s) == 0)
+            return 0;
+    }
+    c->gid_groups = xrealloc(c->gid_groups, (c->n_gid_groups + 1) * sizeof(char *));
+    c->gid_groups[c->n_gid_groups++] = xstrdup(s);
+    return 0;
 }
 
 static int
@@ -461,6 +523,14 @@ static const struct key_def keys[] = {
     FN("allow_anonymous", k_allow_anonymous),
     FN("allow_zero_length_clientid", k_allow_zero_length_clientid),
     BOOL("per_listener_settings", per_listener_settings),
+    FN("password_file", k_auth_file),
+    FN("acl_file", k_auth_file),
+    FN("access_key_file", k_auth_file),
+    FN("device_credential_file", k_auth_file),
+    BOOL("require_gid_clientid", require_gid_clientid),
+    FN("allowed_gid_group", k_allowed_gid_group),
+    U32("auth_fail_limit", auth_fail_limit, UINT16_MAX),
+    U32("auth_fail_max_delay", auth_fail_max_delay, 86400),
 
     /* limits and protocol */
     U32("max_inflight_messages", max_inflight_messages, UINT16_MAX),
@@ -500,8 +570,6 @@ static const struct key_def keys[] = {
     IGNORE("autosave_on_changes"),
 
     /* Ignoring these would leave the broker more open than its file says. */
-    REFUSE("password_file"),
-    REFUSE("acl_file"),
     REFUSE("psk_file"),
     REFUSE("psk_hint"),
     REFUSE("plugin"),
@@ -516,7 +584,7 @@ static const struct key_def keys[] = {
     REFUSE_TRUE("use_subject_as_username"),
     REFUSE_TRUE("use_username_as_clientid"),
 
-    /* TLS, per listener (main.c refuses certfile while TLS is not built in) */
+    /* TLS, per listener (net/tls.c) */
     FN("certfile", config_key_listener_string),
     FN("keyfile", config_key_listener_string),
     FN("cafile", config_key_listener_string),

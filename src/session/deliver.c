@@ -119,8 +119,8 @@ sess_deliver(struct session *s, struct msg *m, uint8_t qos, bool retain, const u
 {
     struct hub *h = s->hub;
 
-    if (msg_expired(m, h->now))
-        return false;
+    if (msg_expired(m, h->now) || !access_receive(s, m))
+        return false; /* access_receive: the ACL denies this session `read` on the topic */
     if (s->version != MQTT_V5)
         n_sub_ids = 0;
     if (qos == 0) {

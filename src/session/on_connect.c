@@ -229,11 +229,6 @@ on_connect(struct client *c, uint8_t flags, struct slice body)
         refuse(c, cn.version, MQTT_RC_BAD_AUTH_METHOD); /* no extended auth methods yet */
         return;
     }
-    if (!cfg->allow_anonymous) {
-        /* No password file support yet: without anonymous access nobody gets in. */
-        refuse(c, cn.version, MQTT_RC_NOT_AUTHORIZED);
-        return;
-    }
     if ((rc = check_will(h, &cn)) != 0) {
         refuse(c, cn.version, (uint8_t)rc);
         return;
@@ -271,10 +266,23 @@ on_connect(struct client *c, uint8_t flags, struct slice body)
         c->keepalive = cfg->max_keepalive; /* told with Server Keep Alive [MQTT-3.2.2-21] */
         keepalive_changed = true;
     }
+    /* Credentials (0x86), anonymous or GID refusals (0x87, 0x85), then the will, which is
+     * published in the client's name and so needs `write` on its topic. */
+    struct auth_identity *ident = NULL;
+    if ((rc = access_connect(c, &cn, id, &ident)) != 0) {
+        refuse(c, cn.version, (uint8_t)rc);
+        return;
+    }
+    if (cn.has_will && access_publish(h, ident, cn.will_topic) != 0) {
+        auth_identity_free(ident);
+        refuse(c, cn.version, MQTT_RC_NOT_AUTHORIZED);
+        return;
+    }
     take_client_limits(c, &cn);
 
     bool present;
     struct session *s = attach_session(c, id, &cn, &present);
+    access_attach(s, ident);
     s->expiry = session_expiry(h, &cn);
     s->client = c;
     c->sess = s;

@@ -136,6 +136,15 @@ on_publish(struct client *c, uint8_t flags, struct slice body)
         ack(c, &p, (uint8_t)rc);
         return;
     }
+    if ((rc = access_publish(h, s->auth, p.topic)) != 0) {
+        /* MQTT 5 learns it from the PUBACK/PUBREC (0x87); 3.x has no way to say it, so the
+         * message is dropped silently, as Mosquitto does. */
+        static struct log_ratelimit rl;
+        if (log_ratelimit(&rl, 5))
+            log_notice("publish denied by acl client=%s topic=%.*s", s->id, SLICE_FMT(p.topic));
+        ack(c, &p, (uint8_t)rc);
+        return;
+    }
     struct msg *m = msg_new(p.topic, p.payload, c->version == MQTT_V5 ? &p.props : NULL, p.qos,
                             p.retain, s->serial, h->now);
     if (!m) {

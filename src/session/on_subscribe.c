@@ -36,6 +36,8 @@ subscribe_one(struct client *c, struct slice filter, const struct mqtt_sub_opts 
     if (!p2p_filter_allowed(&h->p2p, shared == 1 ? inner : filter,
                             slice_make(s->id, s->id_len)))
         return MQTT_RC_NOT_AUTHORIZED; /* another client's P2P topic */
+    if (!access_subscribe(s, shared == 1 ? inner : filter))
+        return MQTT_RC_NOT_AUTHORIZED; /* the ACL grants `read` on none of its topics */
     uint32_t max_subs = h->cfg->max_subscriptions_per_client;
     if (max_subs && s->n_subs >= max_subs && !sess_has_sub(s, filter))
         return MQTT_RC_QUOTA_EXCEEDED; /* replacing one is fine, adding one more is not */

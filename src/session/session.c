@@ -115,6 +115,7 @@ sess_free(struct session *s)
     list_remove(&s->offline_link);
     msg_unref(s->will);
     free(s->qos2_in);
+    access_forget(s);
     free(s->id);
     free(s);
 }

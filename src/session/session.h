@@ -31,6 +31,11 @@ void hubs_free(struct hubs *hs);
 /* Ask every hub to shut down: MQTT 5 clients get DISCONNECT 0x8B, then each loop stops. */
 void hubs_shutdown(struct hubs *hs);
 
+/* Use `auth` (borrowed, outlives the hubs) for logins and the ACL; before any hub runs. The
+ * reader index of each hub is its own index. */
+struct auth;
+void hubs_set_auth(struct hubs *hs, struct auth *auth);
+
 /* Create hub `index` on `loop` (borrowed, like pool). Returns NULL when the loop refuses
  * its mailbox. */
 struct hub *hub_new(struct hubs *hs, unsigned index, struct loop *loop, struct conn_pool *pool);

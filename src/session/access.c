@@ -1,0 +1,112 @@
+/*
+ * access.c - where the protocol engine asks auth/ who may connect and what they may do.
+ *
+ *   CONNECT    access_connect (credentials, certificate identity, GID client IDs)
+ *   PUBLISH    access_publish (`write`; P2P: on the parent or the full topic, plus p2p rules)
+ *   SUBSCRIBE  access_subscribe (`read` reaching the filter)
+ *   delivery   access_receive (`read` on the topic; skipped when no ACL file is loaded)
+ *
+ * A P2P message addressed to a client needs no read rule of the receiver: the sender's right
+ * to address it was checked, and the receiver never subscribed (the same goes for a client's
+ * subscription to its own P2P topic, which p2p_filter_allowed already limited to its own).
+ * Each hub is its own reader of the auth data (reader index = hub index).
+ */
+#include "base/log.h"
+#include "net/tls.h"
+#include "session/internal.h"
+
+void
+hubs_set_auth(struct hubs *hs, struct auth *auth)
+{
+    hs->auth = auth;
+}
+
+int
+access_connect(struct client *c, const struct mqtt_connect *cn, struct slice id,
+               struct auth_identity **out)
+{
+    struct hub *h = c->hub;
+    const char *reason = "";
+
+    *out = NULL;
+    if (!h->all->auth)
+        return h->cfg->allow_anonymous ? 0 : MQTT_RC_NOT_AUTHORIZED;
+    struct auth_request rq = {
+        .client_id = id,
+        .has_username = cn->has_username,
+        .username = cn->username,
+        .has_password = cn->has_password,
+        .password = cn->password,
+        .cert_identity = tls_peer_identity(conn_transport(c->conn)),
+        .listener = c->listener,
+        .peer = conn_peer(c->conn),
+        .now = h->now,
+    };
+    int rc = auth_connect(h->all->auth, h->index, &rq, out, &reason);
+    if (rc != 0) {
+        static struct log_ratelimit rl;
+        /* Never the password; the username is not a secret and helps the operator. */
+        if (log_ratelimit(&rl, 20))
+            log_notice("login refused client=%.*s user=%.*s addr=%s reason=%s",
+                       SLICE_FMT(id), cn->has_username ? (int)cn->username.len : 1,
+                       cn->has_username ? (const char *)cn->username.p : "-",
+                       conn_peer(c->conn), reason);
+    }
+    return rc;
+}
+
+void
+access_attach(struct session *s, struct auth_identity *id)
+{
+    auth_identity_free(s->auth);
+    s->auth = id;
+}
+
+void
+access_forget(struct session *s)
+{
+    auth_identity_free(s->auth);
+    s->auth = NULL;
+}
+
+int
+access_publish(struct hub *h, struct auth_identity *id, struct slice topic)
+{
+    struct auth *a = h->all->auth;
+    struct slice parent, target;
+
+    if (!a || !auth_has_acl(a, h->index))
+        return 0;
+    bool ok = p2p_classify(&h->p2p, topic, &parent, &target) == P2P_DIRECT
+                  ? auth_may_send_p2p(a, h->index, id, topic, parent, target)
+                  : auth_may_publish(a, h->index, id, topic);
+    return ok ? 0 : MQTT_RC_NOT_AUTHORIZED;
+}
+
+bool
+access_subscribe(struct session *s, struct slice filter)
+{
+    struct hub *h = s->hub;
+    struct auth *a = h->all->auth;
+
+    if (!a || !auth_has_acl(a, h->index))
+        return true;
+    if (p2p_filter_is_p2p(&h->p2p, filter))
+        return true; /* its own P2P topic: p2p_filter_allowed refused any other */
+    return auth_may_subscribe(a, h->index, s->auth, filter);
+}
+
+bool
+access_receive(struct session *s, const struct msg *m)
+{
+    struct hub *h = s->hub;
+    struct auth *a = h->all->auth;
+    struct slice parent, target;
+
+    if (!a || !auth_has_acl(a, h->index))
+        return true;
+    if (p2p_classify(&h->p2p, m->topic, &parent, &target) == P2P_DIRECT &&
+        slice_eq(target, slice_make(s->id, s->id_len)))
+        return true;
+    return auth_may_receive(a, h->index, s->auth, m->topic);
+}

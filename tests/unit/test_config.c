@@ -866,7 +866,7 @@ static void
 keys_that_would_weaken_security_stop_the_load(void **state)
 {
     const char *refused[] = {
-        "password_file", "acl_file",      "psk_file",
+        "psk_file",
         "psk_hint",      "plugin",        "auth_plugin",    "global_plugin",
         "plugin_load",   "plugin_use",    "mount_point",    "bind_interface",
         "clientid_prefixes", "websockets_origin",

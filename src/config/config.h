@@ -109,6 +109,14 @@ struct config {
     char **p2p_parents;               /* allowed parent topics; none: any */
     size_t n_p2p_parents;
 
+    /* durable storage (docs/design.md "Durability", docs/storage-format.md) */
+    bool persistence;                 /* keep persistent sessions and retained messages */
+    char *persistence_location;       /* directory of the store; NULL: "petrel-data" */
+    bool persistence_sync_periodic;   /* false: fdatasync before acknowledging (always) */
+    uint32_t persistence_sync_ms;     /* periodic: the sync period, ms */
+    uint64_t persistence_max_size;    /* bytes the store may reach; 0: what the disk has */
+    bool persistence_move_aside;      /* damaged or foreign store: rename it, start empty */
+
     /* engine */
     unsigned workers;                 /* 0: number of cores */
     uint32_t max_subscriptions_per_client; /* 0: unlimited */

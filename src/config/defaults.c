@@ -36,6 +36,12 @@ config_defaults(struct config *c)
     c->per_listener_settings = false;
     c->upgrade_outgoing_qos = false;
     c->persistent_client_expiration = -1;
+    c->persistence = false;
+    c->persistence_location = NULL;
+    c->persistence_sync_periodic = false;
+    c->persistence_sync_ms = 1000;
+    c->persistence_max_size = 0;
+    c->persistence_move_aside = false;
     /* Mosquitto's default is false; small MQTT packets are latency-bound, so Petrel sends
      * them at once. */
     c->set_tcp_nodelay = true;
@@ -100,6 +106,7 @@ config_fini(struct config *c)
     }
     free(c->listeners);
     free(c->log_file);
+    free(c->persistence_location);
     free(c->password_file);
     free(c->acl_file);
     free(c->access_key_file);

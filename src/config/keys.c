@@ -6,7 +6,7 @@
  *   - a Mosquitto key whose absence would silently weaken security if we ignored it
  *     (authentication, TLS, plugins, client isolation, interface binding): the load stops
  *     with "'KEY' is not supported yet", so Petrel never runs more open than its file says;
- *   - another Mosquitto key (persistence, tuning, process settings): accepted and reported
+ *   - another Mosquitto key (autosave, tuning, process settings): accepted and reported
  *     through warn_fn as "'KEY' is not supported yet and is ignored";
  *   - a bridge key: valid only after a `connection` line, ignored with its bridge;
  *   - anything else: "unknown key", which also catches typos.
@@ -401,16 +401,98 @@ k_allow_zero_length_clientid(struct config_parse *p, const char *key, char *rest
 static int
 k_persistence(struct config_parse *p, const char *key, char *rest)
 {
+    char *s;
+
+    if (config_one_word(p, key, rest, &s) != 0 || config_bool(p, key, s, &p->c->persistence) != 0)
+        return -1;
+    return 0;
+}
+
+/* Mosquitto's retained_persistence is an alias of persistence; Petrel stores retained
+ * messages and persistent sessions together, so it only accepts the same value. */
+static int
+k_retained_persistence(struct config_parse *p, const char *key, char *rest)
+{
     bool on;
     char *s;
 
     if (config_one_word(p, key, rest, &s) != 0 || config_bool(p, key, s, &on) != 0)
         return -1;
     if (on)
-        config_parse_warn(p,
-                          "'%s' is not supported yet and is ignored: nothing is kept across a "
-                          "restart",
-                          key);
+        p->c->persistence = true;
+    return 0;
+}
+
+static int
+k_persistence_location(struct config_parse *p, const char *key, char *rest)
+{
+    if (!*rest)
+        return config_missing_value(p, key);
+    free(p->c->persistence_location);
+    p->c->persistence_location = xstrdup(rest);
+    return 0;
+}
+
+/* "always" or "periodic N" (milliseconds, 1..3600000). */
+static int
+k_persistence_sync(struct config_parse *p, const char *key, char *rest)
+{
+    char b[64];
+    uint64_t ms;
+    char *s;
+
+    if (!*rest)
+        return config_missing_value(p, key);
+    if (strcmp(rest, "always") == 0) {
+        p->c->persistence_sync_periodic = false;
+        return 0;
+    }
+    if (strncmp(rest, "periodic", 8) == 0 && (rest[8] == ' ' || rest[8] == '\t')) {
+        s = rest + 9;
+        s += strspn(s, CONFIG_BLANKS);
+        if (config_number(p, key, s, 1, 3600000, &ms) != 0)
+            return -1;
+        p->c->persistence_sync_periodic = true;
+        p->c->persistence_sync_ms = (uint32_t)ms;
+        return 0;
+    }
+    return config_parse_error(p, "%s: '%s' is not 'always' or 'periodic N' (milliseconds)", key,
+                              CLIP(rest, b));
+}
+
+/* Bytes, with an optional k, M or G suffix (powers of 1024); 0: no limit. */
+static int
+k_persistence_max_size(struct config_parse *p, const char *key, char *rest)
+{
+    char b[64];
+    uint64_t v, unit = 1;
+    char *s;
+
+    if (config_one_word(p, key, rest, &s) != 0)
+        return -1;
+    size_t len = strlen(s);
+    switch (s[len - 1]) {
+    case 'k':
+    case 'K':
+        unit = 1024;
+        break;
+    case 'm':
+    case 'M':
+        unit = 1024 * 1024;
+        break;
+    case 'g':
+    case 'G':
+        unit = 1024 * 1024 * 1024;
+        break;
+    default:
+        break;
+    }
+    if (unit != 1)
+        len--;
+    if (len == 0 || config_parse_u64n(s, len, &v) != 0 || v > UINT64_MAX / unit)
+        return config_parse_error(p, "%s: '%s' is not a size such as 0, 1048576, 512M or 2G",
+                                  key, CLIP(s, b));
+    p->c->persistence_max_size = v * unit;
     return 0;
 }
 
@@ -561,10 +643,13 @@ static const struct key_def keys[] = {
     FN("p2p_keyword", k_p2p_keyword),
     FN("p2p_parent_topic", k_p2p_parent_topic),
 
-    /* persistence: later work; nothing is stored yet */
+    /* durable storage (src/store) */
     FN("persistence", k_persistence),
-    FN("retained_persistence", k_persistence),
-    IGNORE("persistence_location"),
+    FN("retained_persistence", k_retained_persistence),
+    FN("persistence_location", k_persistence_location),
+    FN("persistence_sync", k_persistence_sync),
+    FN("persistence_max_size", k_persistence_max_size),
+    BOOL("persistence_move_aside", persistence_move_aside),
     IGNORE("persistence_file"),
     IGNORE("autosave_interval"),
     IGNORE("autosave_on_changes"),

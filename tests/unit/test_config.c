@@ -934,7 +934,7 @@ static void
 other_mosquitto_keys_are_ignored_with_a_warning(void **state)
 {
     const char *ignored[] = {
-        "persistence_location", "persistence_file", "autosave_interval",
+        "persistence_file", "autosave_interval",
         "autosave_on_changes", "dhparamfile",
         "connection_messages", "pid_file", "user", "queue_qos0_messages", "retry_interval",
         "memory_limit", "check_retain_source", "websockets_log_level",
@@ -953,12 +953,56 @@ other_mosquitto_keys_are_ignored_with_a_warning(void **state)
         expect_error(text, msg);
     }
 
-    expect_warnings("persistence true\n",
-                    "petrel.conf:1: 'persistence' is not supported yet and is ignored: nothing "
-                    "is kept across a restart\n");
-    expect_warnings("persistence false\n", "");
     expect_error("persistence maybe\n",
                  "petrel.conf:1: persistence: 'maybe' is not true or false");
+}
+
+static void
+persistence_keys(void **state)
+{
+    (void)state;
+    struct config c;
+    char err[256];
+
+    config_defaults(&c);
+    assert_false(c.persistence);
+    assert_null(c.persistence_location);
+    assert_false(c.persistence_sync_periodic);
+    assert_int_equal(c.persistence_max_size, 0);
+    assert_false(c.persistence_move_aside);
+    const char *text = "persistence true\n"
+                       "persistence_location /var/lib/petrel data\n"
+                       "persistence_sync periodic 250\n"
+                       "persistence_max_size 512M\n"
+                       "persistence_move_aside true\n";
+    assert_int_equal(config_load_buffer("petrel.conf", text, strlen(text), &c, err, sizeof(err),
+                                        NULL),
+                     0);
+    assert_true(c.persistence);
+    assert_string_equal(c.persistence_location, "/var/lib/petrel data");
+    assert_true(c.persistence_sync_periodic);
+    assert_int_equal(c.persistence_sync_ms, 250);
+    assert_int_equal(c.persistence_max_size, 512ull * 1024 * 1024);
+    assert_true(c.persistence_move_aside);
+    text = "persistence_sync always\npersistence_max_size 4096\nretained_persistence true\n";
+    assert_int_equal(config_load_buffer("petrel.conf", text, strlen(text), &c, err, sizeof(err),
+                                        NULL),
+                     0);
+    assert_false(c.persistence_sync_periodic);
+    assert_int_equal(c.persistence_max_size, 4096);
+    config_fini(&c);
+
+    expect_warnings("persistence true\n", "");
+    expect_warnings("persistence false\n", "");
+    expect_error("persistence_sync sometimes\n",
+                 "petrel.conf:1: persistence_sync: 'sometimes' is not 'always' or 'periodic N' "
+                 "(milliseconds)");
+    expect_error("persistence_sync periodic 0\n",
+                 "petrel.conf:1: persistence_sync: '0' is not a number from 1 to 3600000");
+    expect_error("persistence_max_size 12X\n",
+                 "petrel.conf:1: persistence_max_size: '12X' is not a size such as 0, 1048576, "
+                 "512M or 2G");
+    expect_error("persistence_location\n", "petrel.conf:1: persistence_location: missing value");
 }
 
 static void
@@ -1159,6 +1203,7 @@ main(void)
         cmocka_unit_test(max_packet_size_is_zero_or_at_least_twenty),
         cmocka_unit_test(maximum_qos_and_its_mosquitto_alias),
         cmocka_unit_test(persistent_client_expiration_units),
+        cmocka_unit_test(persistence_keys),
         cmocka_unit_test(log_type_first_line_replaces_defaults),
         cmocka_unit_test(log_dest_destinations),
         cmocka_unit_test(p2p_keyword_is_one_topic_level),

@@ -237,6 +237,11 @@ start_workers(struct app *app)
         loop_set_tick(w->loop, TICK_MS, hub_tick, w->hub);
         loop_set_after(w->loop, hub_after, w->hub);
     }
+    /* The store is loaded into the hubs before any worker runs or any client can connect. */
+    if (hubs_open_store(app->hubs, err, sizeof(err)) != 0) {
+        log_error("persistence: %s", err);
+        return -1;
+    }
     if (open_listeners(app) != 0)
         return -1;
     for (unsigned k = 0; k < app->n_workers; k++) {
@@ -264,6 +269,7 @@ stop_workers(struct app *app)
         if (w->loop)
             conn_pool_fini(&w->pool);
     }
+    hubs_close_store(app->hubs);
     hubs_free(app->hubs);
     auth_free(app->auth);
     for (unsigned k = 0; k < app->n_workers; k++)

@@ -53,6 +53,7 @@ struct conn {
     bool is_closing;
     bool is_released;        /* handed to another worker: keep the fd open */
     bool want_out;           /* EPOLLOUT armed */
+    bool held;               /* conn_hold: nothing is written until released */
     char peer[64];
 };
 
@@ -243,9 +244,17 @@ conn_peer(const struct conn *c)
 }
 
 void
+conn_hold(struct conn *c, bool hold)
+{
+    c->held = hold;
+    if (!hold && (c->out.len > 0 || c->n_refs > 0))
+        conn_wrote(c);
+}
+
+void
 conn_wrote(struct conn *c)
 {
-    if (!c->is_closing && list_empty(&c->dirty_link))
+    if (!c->held && !c->is_closing && list_empty(&c->dirty_link))
         list_push(&c->pool->dirty, &c->dirty_link);
 }
 
@@ -316,6 +325,13 @@ send_out(struct conn *c)
 static int
 flush(struct conn *c)
 {
+    if (c->held) {
+        if (c->want_out && !c->is_closing) {
+            c->want_out = false; /* no EPOLLOUT wake-ups while nothing may be written */
+            loop_mod(c->pool->loop, &c->watch, EPOLLIN | EPOLLRDHUP);
+        }
+        return 0;
+    }
     if (send_out(c) != 0)
         return -1;
     bool want = c->out.len > 0 || c->n_refs > 0 ||

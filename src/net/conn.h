@@ -66,6 +66,10 @@ void conn_wrote(struct conn *c);
  * transport that must see contiguous bytes (TLS, WebSocket) they are copied at once instead.
  * Returns 0, or -ENOMEM (then release has been called). */
 int conn_write_ref(struct conn *c, const void *p, size_t len, void (*release)(void *), void *arg);
+/* Hold the output back (true) until released (false): what is appended meanwhile waits, and
+ * a close while held discards it. The durable store uses it so that no acknowledgement leaves
+ * before the state it acknowledges has committed. */
+void conn_hold(struct conn *c, bool hold);
 /* Bytes waiting to be written. */
 size_t conn_out_pending(const struct conn *c);
 

@@ -30,6 +30,7 @@ msg_new(struct slice topic, struct slice payload, const struct mqtt_props *props
     m->retain = retain;
     m->origin = origin;
     m->expiry_at = 0;
+    atomic_init(&m->store_id, 0);
 
     memcpy(p, topic.p, topic.len);
     m->topic = slice_make(p, topic.len);

@@ -21,6 +21,9 @@ struct msg {
     bool retain;              /* as published */
     uint64_t origin;          /* serial of the publishing session (no-local), 0: the broker */
     uint64_t expiry_at;       /* monotonic ms when it expires, 0: never */
+    /* Its id in the durable store, 0: not stored yet. Set once by whichever worker stores it
+     * first (compare-and-swap), so every queue entry and the retained index share one copy. */
+    _Atomic uint64_t store_id;
     struct slice topic;
     struct slice payload;
     /* Forwarded properties. MESSAGE_EXPIRY is recomputed at each send from expiry_at, and

@@ -34,6 +34,7 @@ client_new(struct hub *h, int fd, struct transport *t, const char *peer,
     c->last_rx = h->now;
     c->connected_at = h->now;
     map_init(&c->alias_out);
+    list_init(&c->held_link);
     if (!(c->conn = conn_new(h->pool, fd, t, peer, &client_ops, c))) {
         free(c);
         return NULL;
@@ -361,6 +362,7 @@ client_on_close(void *ud, struct conn *conn)
     struct client *c = ud;
     struct hub *h = c->hub;
 
+    persist_forget(c);
     client_detach(c);
     if (!c->handed_off)
         atomic_fetch_sub_explicit(&h->all->listener_conns[c->listener - h->cfg->listeners], 1,

@@ -71,6 +71,7 @@ send_delivery(struct session *s, struct delivery *d)
     struct client *c = s->client;
 
     if (msg_expired(d->msg, s->hub->now)) {
+        persist_delivery_drop(s, d->seq);
         delivery_free(d);
         return false;
     }
@@ -78,9 +79,16 @@ send_delivery(struct session *s, struct delivery *d)
     d->state = d->qos == 1 ? DLV_WAIT_PUBACK : DLV_WAIT_PUBREC;
     if (!client_send_publish(c, d->msg, d->qos, d->retain, false, d->packet_id, d->sub_ids,
                              d->n_sub_ids)) {
+        persist_delivery_drop(s, d->seq);
         delivery_free(d);
         return false;
     }
+    persist_delivery_update(s, d);
+    /* A QoS 2 PUBLISH whose packet id is not stored could be resent after a crash under a
+     * new id, and a receiver would take it for a second message: it waits for the commit.
+     * QoS 1 may be resent anyway. */
+    if (d->qos == 2 && d->seq && persist_sess(s))
+        persist_hold(c);
     list_push(&s->inflight, &d->link);
     s->n_inflight++;
     s->inflight_bytes += msg_size(d->msg);
@@ -115,15 +123,18 @@ queue_full(const struct session *s, const struct msg *m)
 
 bool
 sess_deliver(struct session *s, struct msg *m, uint8_t qos, bool retain, const uint32_t *sub_ids,
-             uint32_t n_sub_ids, bool shared)
+             uint32_t n_sub_ids, bool shared, uint64_t seq)
 {
     struct hub *h = s->hub;
 
-    if (msg_expired(m, h->now) || !access_receive(s, m))
-        return false; /* access_receive: the ACL denies this session `read` on the topic */
+    if (msg_expired(m, h->now) || !access_receive(s, m)) {
+        persist_delivery_drop(s, seq); /* access_receive: the ACL denies `read` on the topic */
+        return false;
+    }
     if (s->version != MQTT_V5)
         n_sub_ids = 0;
     if (qos == 0) {
+        persist_delivery_drop(s, seq);
         if (!is_connected(s) || conn_out_pending(s->client->conn) > CLIENT_OUT_HIGH_WATER) {
             h->stats.msgs_dropped++;
             return false;
@@ -132,6 +143,7 @@ sess_deliver(struct session *s, struct msg *m, uint8_t qos, bool retain, const u
     }
     if (queue_full(s, m)) {
         static struct log_ratelimit rl;
+        persist_delivery_drop(s, seq);
         h->stats.msgs_dropped++;
         if (log_ratelimit(&rl, 5))
             log_notice("queue full, message dropped client=%s queued=%u", s->id, s->n_queued);
@@ -141,6 +153,7 @@ sess_deliver(struct session *s, struct msg *m, uint8_t qos, bool retain, const u
         n_sub_ids = 255;
     struct delivery *d = malloc(sizeof(*d) + n_sub_ids * sizeof(uint32_t));
     if (!d) {
+        persist_delivery_drop(s, seq);
         h->stats.msgs_dropped++;
         return false;
     }
@@ -154,6 +167,13 @@ sess_deliver(struct session *s, struct msg *m, uint8_t qos, bool retain, const u
     d->n_sub_ids = (uint8_t)n_sub_ids;
     if (n_sub_ids)
         memcpy(d->sub_ids, sub_ids, n_sub_ids * sizeof(uint32_t));
+    /* The publisher's hub normally wrote the entry (seq); otherwise it is written here. */
+    if (persist_sess(s)) {
+        d->seq = seq ? seq : persist_enqueue(h, s, m, qos, retain, shared, sub_ids, n_sub_ids);
+    } else {
+        persist_delivery_drop(s, seq);
+        d->seq = 0;
+    }
     if (list_empty(&s->queue) && window_open(s)) {
         send_delivery(s, d);
         return true;
@@ -177,6 +197,7 @@ sess_resume(struct session *s)
             client_send_ack(c, MQTT_PUBREL, d->packet_id, 0);
         } else if (!client_send_publish(c, d->msg, d->qos, d->retain, true, d->packet_id,
                                         d->sub_ids, d->n_sub_ids)) {
+            persist_delivery_drop(s, d->seq);
             s->inflight_bytes -= msg_size(d->msg);
             s->n_inflight--;
             delivery_free(d);
@@ -206,6 +227,7 @@ complete(struct session *s, struct delivery *d)
     if (d->msg)
         s->inflight_bytes -= msg_size(d->msg);
     s->n_inflight--;
+    persist_delivery_drop(s, d->seq);
     delivery_free(d);
     sess_drain(s);
 }
@@ -237,6 +259,11 @@ sess_on_pubrec(struct session *s, uint16_t id, uint8_t rc)
     s->inflight_bytes -= msg_size(d->msg);
     msg_unref(d->msg);
     d->msg = NULL;
+    /* After a crash a stored WAIT_PUBREC would resend the PUBLISH, which a receiver that has
+     * seen our PUBREL takes for a new message: PUBREL waits for WAIT_PUBCOMP to commit. */
+    persist_delivery_update(s, d);
+    if (d->seq && persist_sess(s))
+        persist_hold(s->client);
     client_send_ack(s->client, MQTT_PUBREL, id, 0);
     return 0;
 }

@@ -50,6 +50,7 @@ hub_new(struct hubs *hs, unsigned index, struct loop *loop, struct conn_pool *po
     list_init(&h->clients);
     list_init(&h->offline);
     list_init(&h->dying);
+    list_init(&h->held);
     h->trie = trie_new();
     h->p2p = (struct p2p_rules){
         .enabled = cfg->p2p_enabled,
@@ -136,6 +137,7 @@ hub_free(struct hub *h, struct session **owned, size_t n_owned)
     free(h->tindex.keys);
     free(h->tindex.slots);
     free(h->tindex.gens);
+    store_batch_free(h->batch);
     free(h);
 }
 
@@ -214,6 +216,9 @@ on_items(void *ud, void *items, size_t n)
         case OP_SHUTDOWN:
             hub_shutdown(h);
             break;
+        case OP_STORE_DONE:
+            persist_on_done(h, it[i].rc);
+            break;
         default:
             sess_on_item(h, &it[i]);
             break;
@@ -239,8 +244,12 @@ hub_after(void *hub)
      * then in the other hubs' inboxes before the replies (SUBACK, CONNACK) leave, and a client
      * acting on a reply finds it applied everywhere (see mailbox_poll in client.c). Closing
      * connections can post more, so the stages are flushed once more after them. */
+    /* The store's batch goes first of all: a queue entry it adds must reach the storage thread
+     * before the delivery item lets another hub update or drop it. */
+    persist_submit(h);
     flush_stages(h);
     conn_pool_after(h->pool);
+    persist_submit(h);
     flush_stages(h);
     if (h->stopping)
         loop_stop(h->loop);
@@ -332,6 +341,7 @@ hub_tick(void *hub)
     snapshot_stats(h);
     if (h->index != 0)
         return;
+    persist_tick(h);
     if (h->now >= h->next_retain_sweep) {
         /* A full pass over the retained store, so it runs rarely; delivery checks expiry
          * anyway. */

@@ -36,6 +36,7 @@
 #include "route/retain.h"
 #include "route/trie.h"
 #include "session/session.h"
+#include "store/store.h"
 
 /* Session Expiry Interval 0xFFFFFFFF: the session never expires (MQTT 5, 3.1.2.11.2). */
 #define SESS_EXPIRY_NEVER UINT32_MAX
@@ -76,6 +77,12 @@ struct hubs {
     _Atomic uint64_t next_serial;
     uint64_t started_at;
     struct auth *auth;            /* NULL: no auth module (in-process tests) */
+    /* Durable storage (persist.c); store is NULL with persistence false. */
+    struct store *store;
+    bool sync_always;             /* hold acknowledgements until their batch commits */
+    _Atomic uint64_t next_qseq;   /* queue entry sequence numbers, every hub's */
+    _Atomic bool store_full;      /* a batch failed (disk full): refuse durable publishes */
+    struct mailbox_stage *store_stages; /* [n_hubs]: completions; the storage thread's only */
 };
 
 /* One matching session collected while routing a message (duplicates merged). */
@@ -99,6 +106,7 @@ enum hub_op {
     OP_PURGE_ACK,                 /* to the owner: one replica has forgotten sess */
     OP_HANDOFF,                   /* a connection whose client ID this hub owns */
     OP_SHUTDOWN,
+    OP_STORE_DONE,                /* from the storage thread: this hub's oldest batch completed */
 };
 
 struct hub_item {
@@ -108,6 +116,8 @@ struct hub_item {
     bool shared;
     uint8_t n_sub_ids;
     struct session *sess;
+    uint64_t seq;                 /* OP_DELIVER*: the durable queue entry written, 0: none */
+    int rc;                       /* OP_STORE_DONE */
     union {
         struct {
             struct msg *msg;                 /* one reference, owned by the item */
@@ -162,6 +172,14 @@ struct hub {
     size_t n_targets;
     size_t cap_targets;
     struct target_index tindex;
+    /* durable storage (persist.c) */
+    struct store_batch *batch;    /* what this iteration changed; NULL: persistence off */
+    uint64_t batch_gen;           /* number of h->batch: batches submitted so far + 1 */
+    uint64_t done_gen;            /* batches completed (completions come in order) */
+    uint64_t put_msg_id;          /* the last message put into h->batch ... */
+    uint64_t put_msg_gen;         /* ... and that batch's number */
+    struct list held;             /* clients whose output waits for a commit */
+    bool probe_pending;           /* a disk-space probe is in a batch */
 };
 
 enum client_state {
@@ -192,6 +210,9 @@ struct client {
     bool handed_off;              /* moved to another hub, which now counts the connection */
     bool problem_info;            /* MQTT 5 Request Problem Information */
     const struct config_listener *listener;
+    struct list held_link;        /* hub->held while its output waits for a commit */
+    uint64_t hold_first;          /* the first batch it waits for, 0: not held */
+    uint64_t hold_last;           /* the last batch it waits for */
 };
 
 struct sub {
@@ -218,6 +239,7 @@ struct delivery {
     bool retain;
     bool shared;                  /* via a shared subscription: re-routed if the session ends */
     uint8_t n_sub_ids;
+    uint64_t seq;                 /* its durable queue entry, 0: none */
     uint32_t sub_ids[];
 };
 
@@ -228,6 +250,7 @@ struct session {
     uint64_t serial;              /* unique per session object, for no-local */
     struct hub *hub;              /* the owner */
     _Atomic bool online;          /* a client is connected; read by other hubs' routing */
+    _Atomic bool durable;         /* kept in the store (expiry > 0); read by other hubs */
     /* The owner's alone from here on. */
     bool is_dead;                 /* ended; freed when every replica has forgotten it */
     uint32_t pending_acks;        /* OP_PURGE_ACKs still expected */
@@ -265,6 +288,10 @@ struct hub_item *hub_post(struct hub *h, struct hub *to);
 /* A session by client ID in this hub's registry (owned here or elsewhere), or NULL. */
 struct session *sess_find(struct hub *h, struct slice id);
 struct session *sess_create(struct hub *h, struct slice id, uint8_t version);
+/* Start-up (persist.c, before any loop runs): a session of owner `h` read from the store,
+ * entered into every hub's registry directly, and one of its subscriptions into every trie. */
+struct session *sess_load(struct hub *h, struct slice id, uint8_t version);
+void sess_load_sub(struct session *s, struct slice filter, const struct sub_opts *opts);
 /* End the session: fire its pending will, drop its subscriptions and queues, and free it once
  * every other hub has forgotten it. */
 void sess_destroy(struct session *s);
@@ -289,7 +316,7 @@ void sess_fire_will(struct session *s);
 /* Hand `m` to session `s` at `qos` (already capped), with `retain` as it should appear and the
  * subscription identifiers to attach. Sends now or queues. Returns true when accepted. */
 bool sess_deliver(struct session *s, struct msg *m, uint8_t qos, bool retain,
-                  const uint32_t *sub_ids, uint32_t n_sub_ids, bool shared);
+                  const uint32_t *sub_ids, uint32_t n_sub_ids, bool shared, uint64_t seq);
 /* Send queued messages while the client's window has room. */
 void sess_drain(struct session *s);
 /* After a reconnect: resend inflight messages (DUP) and PUBRELs, then drain. */
@@ -305,7 +332,7 @@ void delivery_free(struct delivery *d);
  * MQTT_RC_NO_MATCHING_SUBSCRIBERS or MQTT_RC_TOPIC_NAME_INVALID (refused P2P parent). */
 int hub_route(struct hub *h, struct session *from, struct msg *m);
 /* On the owner of `s`: deliver a P2P message to it. */
-void hub_deliver_p2p(struct hub *h, struct session *s, struct msg *m);
+void hub_deliver_p2p(struct hub *h, struct session *s, struct msg *m, uint64_t seq);
 /* Session `dead` ends with `m` undelivered, received through one of its shared subscriptions:
  * give it to another member of the same group(s). `dead` is already out of the trie. */
 void hub_reroute_shared(struct hub *h, struct session *dead, struct msg *m);
@@ -338,6 +365,8 @@ const char *client_id_str(const struct client *c);
 /* ---- on_publish.c ---- */
 /* Forget a received QoS 2 packet id at PUBREL. Returns false when it was not known. */
 bool qos2_release(struct session *s, uint16_t id);
+/* Remember a received QoS 2 packet id until PUBREL. */
+void qos2_mark(struct session *s, uint16_t id);
 
 /* ---- on_*.c: one per incoming packet kind ---- */
 void on_connect(struct client *c, uint8_t flags, struct slice body);
@@ -362,6 +391,40 @@ int access_publish(struct hub *h, struct auth_identity *id, struct slice topic);
 bool access_subscribe(struct session *s, struct slice filter);
 /* May the session receive `m`? P2P messages addressed to it need no read rule. */
 bool access_receive(struct session *s, const struct msg *m);
+
+/* ---- persist.c: the durable store (docs/design.md, "Durability") ----
+ * Every function is a no-op with persistence off. Writes go into the hub's batch of this
+ * iteration, submitted in hub_after before the mailbox stages are flushed. */
+/* Is the session kept in the store? (owner only; other hubs read s->durable) */
+bool persist_sess(const struct session *s);
+/* The session's expiry or will changed, or it went on- or offline: write its record.
+ * `was_durable`: it had a record before; a session that gains one is written whole. */
+void persist_sess_update(struct session *s, bool was_durable);
+/* The session ended (or lost its expiry): delete its record and everything under it. */
+void persist_sess_del(struct session *s);
+void persist_sub_put(struct session *s, struct slice filter, const struct sub_opts *opts);
+void persist_sub_del(struct session *s, struct slice filter);
+/* Write `m` and a queue entry for `to` (any hub's) into h's batch. Returns the entry's seq. */
+uint64_t persist_enqueue(struct hub *h, struct session *to, struct msg *m, uint8_t qos,
+                         bool retain, bool shared, const uint32_t *sub_ids, uint32_t n_sub_ids);
+/* A delivery was sent (its state and packet id) or acknowledged by PUBREC. */
+void persist_delivery_update(struct session *s, const struct delivery *d);
+void persist_delivery_drop(struct session *s, uint64_t seq);
+void persist_qos2(struct session *s, uint16_t id, bool add);
+/* The retained message of m's topic changes to m (or goes, for an empty payload). */
+void persist_retained(struct hub *h, struct msg *m);
+/* Operations in this iteration's batch so far (to tell whether a packet added any). */
+size_t persist_ops(const struct hub *h);
+/* Hold c's output until the current batch commits (persistence_sync always). */
+void persist_hold(struct client *c);
+/* The client is closing: forget its hold (its held output is discarded). */
+void persist_forget(struct client *c);
+/* Submit this iteration's batch (hub_after). */
+void persist_submit(struct hub *h);
+/* OP_STORE_DONE: release the clients waiting for it, or end them if it failed. */
+void persist_on_done(struct hub *h, int rc);
+/* Tick (hub 0): while the store is full, probe once in a while whether space came back. */
+void persist_tick(struct hub *h);
 
 /* ---- sys.c ---- */
 void sys_publish(struct hub *h);

@@ -26,6 +26,12 @@ on_ack(struct client *c, uint8_t type, uint8_t flags, struct slice body)
         break;
     case MQTT_PUBREL:
         rc = qos2_release(s, a.packet_id) ? 0 : MQTT_RC_PACKET_ID_NOT_FOUND;
+        if (rc == 0 && persist_sess(s)) {
+            /* A stored id that outlives our PUBCOMP would make the client's next PUBLISH
+             * with this id look like a resend after a crash: PUBCOMP waits for the drop. */
+            persist_qos2(s, a.packet_id, false);
+            persist_hold(c);
+        }
         /* PUBCOMP even for an id we do not know (0x92 in MQTT 5, 3.7.2.1): the client may be
          * resending after a reconnect that lost our first PUBCOMP. */
         client_send_ack(c, MQTT_PUBCOMP, a.packet_id, (uint8_t)rc);

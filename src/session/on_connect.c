@@ -305,6 +305,12 @@ on_connect(struct client *c, uint8_t flags, struct slice body)
         if (will)
             sess_set_will(s, will, delay);
     }
+    /* The record follows the new expiry and will; a persistent session's CONNACK leaves once
+     * it has committed, so a client told "session present" later finds it after a crash. */
+    size_t ops = persist_ops(h);
+    persist_sess_update(s, atomic_load_explicit(&s->durable, memory_order_relaxed));
+    if (persist_ops(h) != ops)
+        persist_hold(c);
     write_connack(c, &cn, present, assigned_id, keepalive_changed, s->expiry);
     log_info("client connected client=%s addr=%s version=%u clean=%d keepalive=%u", s->id,
              conn_peer(c->conn), cn.version, cn.clean_start, c->keepalive);

@@ -18,7 +18,7 @@ qos2_seen(const struct session *s, uint16_t id)
     return s->qos2_in && (s->qos2_in[id >> 3] & (1u << (id & 7)));
 }
 
-static void
+void
 qos2_mark(struct session *s, uint16_t id)
 {
     if (!s->qos2_in)
@@ -145,6 +145,22 @@ on_publish(struct client *c, uint8_t flags, struct slice body)
         ack(c, &p, (uint8_t)rc);
         return;
     }
+    if (p.qos > 0 && h->all->store &&
+        atomic_load_explicit(&h->all->store_full, memory_order_relaxed)) {
+        /* The store cannot take more (disk full): nothing durable can be promised. MQTT 5
+         * says so; 3.x has no code for it, so the connection ends and the client resends
+         * when it comes back. */
+        static struct log_ratelimit rl;
+        if (log_ratelimit(&rl, 5))
+            log_notice("publish refused, store full client=%s topic=%.*s", s->id,
+                       SLICE_FMT(p.topic));
+        if (c->version == MQTT_V5)
+            ack(c, &p, MQTT_RC_QUOTA_EXCEEDED);
+        else
+            client_fail(c, MQTT_RC_QUOTA_EXCEEDED);
+        return;
+    }
+    size_t ops = persist_ops(h);
     struct msg *m = msg_new(p.topic, p.payload, c->version == MQTT_V5 ? &p.props : NULL, p.qos,
                             p.retain, s->serial, h->now);
     if (!m) {
@@ -159,7 +175,13 @@ on_publish(struct client *c, uint8_t flags, struct slice body)
             log_notice("p2p refused, parent topic not allowed client=%s topic=%.*s", s->id,
                        SLICE_FMT(p.topic));
     }
-    if (p.qos == 2 && rc < 0x80)
+    if (p.qos == 2 && rc < 0x80) {
         qos2_mark(s, p.packet_id);
+        persist_qos2(s, p.packet_id, true);
+    }
+    /* Durable state written for it (queue entries on any hub, retained): the acknowledgement
+     * leaves once this hub's batch has committed (persistence_sync always). */
+    if (p.qos > 0 && persist_ops(h) != ops)
+        persist_hold(c);
     ack(c, &p, (uint8_t)rc);
 }

@@ -67,6 +67,7 @@ on_subscribe(struct client *c, uint8_t flags, struct slice body)
         client_fail(c, MQTT_RC_QUOTA_EXCEEDED);
         return;
     }
+    size_t ops = persist_ops(h);
     uint8_t rcs[MAX_FILTERS_PER_PACKET];
     struct pending_retained pending[MAX_FILTERS_PER_PACKET];
     size_t n = 0, n_pending = 0, pos = 0;
@@ -97,6 +98,9 @@ on_subscribe(struct client *c, uint8_t flags, struct slice body)
         pending[n_pending].opts = (struct sub_opts){.qos = granted, .sub_id = sub_id};
         n_pending++;
     }
+    /* A persistent session's SUBACK leaves once its subscriptions have committed. */
+    if (persist_ops(h) != ops)
+        persist_hold(c);
     struct mqtt_suback ack = {.packet_id = sub.packet_id, .rcs = rcs, .n_rcs = (uint32_t)n};
     if (mqtt_encode_suback(client_out(c), MQTT_SUBACK, c->version, &ack) == 0)
         client_wrote(c);
@@ -119,13 +123,15 @@ on_unsubscribe(struct client *c, uint8_t flags, struct slice body)
         return;
     }
     uint8_t rcs[MAX_FILTERS_PER_PACKET];
-    size_t n = 0, pos = 0;
+    size_t n = 0, pos = 0, ops = persist_ops(c->hub);
     struct slice filter;
 
     while (mqtt_unsubscribe_next(&un, &pos, &filter)) {
         rc = sess_unsubscribe(c->sess, filter);
         rcs[n++] = rc == 0 ? MQTT_RC_SUCCESS : MQTT_RC_NO_SUBSCRIPTION_EXISTED;
     }
+    if (persist_ops(c->hub) != ops)
+        persist_hold(c);
     struct mqtt_suback ack = {.packet_id = un.packet_id, .rcs = rcs, .n_rcs = (uint32_t)n};
     if (mqtt_encode_suback(client_out(c), MQTT_UNSUBACK, c->version, &ack) == 0)
         client_wrote(c);

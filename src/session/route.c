@@ -177,7 +177,7 @@ on_group(void *ctx, struct trie_group *g)
 }
 
 void
-hub_deliver_p2p(struct hub *h, struct session *s, struct msg *m)
+hub_deliver_p2p(struct hub *h, struct session *s, struct msg *m, uint64_t seq)
 {
     struct list *pos;
     bool matched = false, retain = false;
@@ -203,9 +203,15 @@ hub_deliver_p2p(struct hub *h, struct session *s, struct msg *m)
         if (sub->opts.sub_id && n_ids < MAX_SUB_IDS)
             ids[n_ids++] = sub->opts.sub_id;
     }
-    if (!matched)
+    if (!matched) {
         qos = m->qos < h->cfg->maximum_qos ? m->qos : h->cfg->maximum_qos;
-    sess_deliver(s, m, qos, retain, ids, n_ids, false);
+    } else if (seq) {
+        /* The publisher's hub wrote the entry as if there were no subscription: this one
+         * replaces it with what the subscription says. */
+        persist_delivery_drop(s, seq);
+        seq = 0;
+    }
+    sess_deliver(s, m, qos, retain, ids, n_ids, false, seq);
 }
 
 /* Hand the message to every collected target: directly when this hub owns the session, else
@@ -218,11 +224,19 @@ deliver_targets(struct hub *h, struct msg *m)
     for (size_t i = 0; i < n; i++) {
         struct target *t = &h->targets[i];
         if (t->sess->hub == h) {
-            sess_deliver(t->sess, m, t->qos, t->retain, t->sub_ids, t->n_sub_ids, t->shared);
+            sess_deliver(t->sess, m, t->qos, t->retain, t->sub_ids, t->n_sub_ids, t->shared, 0);
             continue;
         }
+        /* A durable target on another hub: this hub writes the message and the entry in its
+         * own batch, so the publisher's acknowledgement can wait for this hub's commit only;
+         * the owner later updates or drops the entry by its seq. */
+        uint64_t seq = 0;
+        if (t->qos > 0 && atomic_load_explicit(&t->sess->durable, memory_order_relaxed))
+            seq = persist_enqueue(h, t->sess, m, t->qos, t->retain, t->shared, t->sub_ids,
+                                  t->n_sub_ids);
         struct hub_item *it = hub_post(h, t->sess->hub);
         it->op = OP_DELIVER;
+        it->seq = seq;
         it->sess = t->sess;
         it->qos = t->qos;
         it->retain = t->retain;
@@ -258,9 +272,12 @@ hub_route(struct hub *h, struct session *from, struct msg *m)
         if (!atomic_load_explicit(&target->online, memory_order_relaxed))
             h->stats.p2p_queued++;
         if (target->hub == h) {
-            hub_deliver_p2p(h, target, m);
+            hub_deliver_p2p(h, target, m, 0);
         } else {
+            uint8_t qos = m->qos < h->cfg->maximum_qos ? m->qos : h->cfg->maximum_qos;
             struct hub_item *it = hub_post(h, target->hub);
+            if (qos > 0 && atomic_load_explicit(&target->durable, memory_order_relaxed))
+                it->seq = persist_enqueue(h, target, m, qos, false, false, NULL, 0);
             it->op = OP_DELIVER_P2P;
             it->sess = target;
             it->u.deliver.msg = msg_ref(m);
@@ -271,6 +288,9 @@ hub_route(struct hub *h, struct session *from, struct msg *m)
         if (m->retain) {
             pthread_mutex_lock(&h->all->retained_lock);
             retain_set(&h->all->retained, m);
+            /* Into this hub's batch; two hubs changing one topic at the same moment: see
+             * "Durability" in docs/design.md. */
+            persist_retained(h, m);
             pthread_mutex_unlock(&h->all->retained_lock);
         }
         struct trie_visitor v = {.on_sub = on_sub, .on_group = on_group, .ctx = &rc};
@@ -304,7 +324,7 @@ send_one_retained(void *ctx, struct msg *m)
     uint32_t n_ids = rc->opts->sub_id ? 1 : 0;
 
     /* Sent because of a new subscription: the retain flag is set [MQTT-3.3.1-8]. */
-    sess_deliver(rc->sess, m, qos, true, &rc->opts->sub_id, n_ids, false);
+    sess_deliver(rc->sess, m, qos, true, &rc->opts->sub_id, n_ids, false, 0);
 }
 
 void

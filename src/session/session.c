@@ -22,6 +22,7 @@
 
 #include "base/log.h"
 #include "base/xalloc.h"
+#include "mqtt/topic.h"
 #include "session/internal.h"
 
 struct session *
@@ -52,8 +53,8 @@ post_to_replicas(struct session *s, enum hub_op op, struct slice filter,
     }
 }
 
-struct session *
-sess_create(struct hub *h, struct slice id, uint8_t version)
+static struct session *
+new_session(struct hub *h, struct slice id, uint8_t version)
 {
     struct session *s = xcalloc(1, sizeof(*s));
 
@@ -62,16 +63,53 @@ sess_create(struct hub *h, struct slice id, uint8_t version)
     s->serial = atomic_fetch_add_explicit(&h->all->next_serial, 1, memory_order_relaxed) + 1;
     s->hub = h;
     atomic_init(&s->online, false);
+    atomic_init(&s->durable, false);
     s->version = version;
     s->next_packet_id = 1;
     list_init(&s->offline_link);
     list_init(&s->subs);
     list_init(&s->queue);
     list_init(&s->inflight);
-    map_put(&h->registry, slice_make(s->id, s->id_len), s);
     h->stats.n_sessions++;
+    return s;
+}
+
+struct session *
+sess_create(struct hub *h, struct slice id, uint8_t version)
+{
+    struct session *s = new_session(h, id, version);
+
+    map_put(&h->registry, slice_make(s->id, s->id_len), s);
     post_to_replicas(s, OP_SESS_ADD, slice_make(NULL, 0), NULL);
     return s;
+}
+
+struct session *
+sess_load(struct hub *h, struct slice id, uint8_t version)
+{
+    struct session *s = new_session(h, id, version);
+
+    /* No loop runs yet: every replica is filled directly, no mailbox needed. */
+    for (unsigned k = 0; k < h->all->n_hubs; k++)
+        map_put(&h->all->hubs[k]->registry, slice_make(s->id, s->id_len), s);
+    return s;
+}
+
+void
+sess_load_sub(struct session *s, struct slice filter, const struct sub_opts *opts)
+{
+    struct slice group, inner;
+    struct sub *sub = xmalloc(sizeof(*sub) + filter.len + 1);
+
+    memcpy(sub->filter, filter.p, filter.len);
+    sub->filter[filter.len] = '\0';
+    sub->filter_len = filter.len;
+    sub->is_shared = mqtt_shared_split(filter, &group, &inner) == 1;
+    sub->opts = *opts;
+    list_push(&s->subs, &sub->link);
+    s->n_subs++;
+    for (unsigned k = 0; k < s->hub->all->n_hubs; k++)
+        trie_insert(s->hub->all->hubs[k]->trie, filter, s, opts);
 }
 
 static void
@@ -125,8 +163,11 @@ sess_destroy(struct session *s)
 {
     struct hub *h = s->hub;
     struct list *pos;
+    bool was_durable = persist_sess(s);
 
     sess_fire_will(s);
+    if (was_durable)
+        persist_sess_del(s); /* with its subscriptions, queue and QoS 2 ids */
     list_for_each(pos, &s->subs)
     {
         struct sub *sub = list_entry(pos, struct sub, link);
@@ -167,6 +208,8 @@ sess_detach(struct session *s)
         s->will_at = h->now + (uint64_t)s->will_delay * 1000u;
     s->expire_at = s->expiry == SESS_EXPIRY_NEVER ? 0 : h->now + (uint64_t)s->expiry * 1000u;
     list_push(&h->offline, &s->offline_link);
+    /* Offline since now (its expiry continues in wall time across a restart), will or not. */
+    persist_sess_update(s, atomic_load_explicit(&s->durable, memory_order_relaxed));
 }
 
 static struct sub *
@@ -207,6 +250,7 @@ sess_subscribe(struct session *s, struct slice filter, const struct sub_opts *op
     sub->opts = *opts;
     trie_insert(s->hub->trie, filter, s, opts);
     post_to_replicas(s, OP_SUB_ADD, filter, opts);
+    persist_sub_put(s, filter, opts);
     return is_new ? 1 : 0;
 }
 
@@ -219,6 +263,7 @@ sess_unsubscribe(struct session *s, struct slice filter)
         return -ENOENT;
     trie_remove(s->hub->trie, filter, s);
     post_to_replicas(s, OP_SUB_DEL, filter, NULL);
+    persist_sub_del(s, filter);
     list_remove(&sub->link);
     s->n_subs--;
     free(sub);
@@ -253,6 +298,8 @@ sess_fire_will(struct session *s)
     log_debug("will published client=%s topic=%.*s", s->id, SLICE_FMT(will->topic));
     hub_route(s->hub, s, will);
     msg_unref(will);
+    if (persist_sess(s))
+        persist_sess_update(s, true); /* the record loses its will */
 }
 
 /* A replica forgets every subscription of an ended session, then tells the owner. */
@@ -280,16 +327,22 @@ sess_on_item(struct hub *h, struct hub_item *it)
 
     switch (it->op) {
     case OP_DELIVER:
-        if (!s->is_dead)
+        if (!s->is_dead) {
             sess_deliver(s, it->u.deliver.msg, it->qos, it->retain, it->u.deliver.sub_ids,
-                         it->n_sub_ids, it->shared);
-        else if (it->shared)
-            hub_reroute_shared(h, s, it->u.deliver.msg);
+                         it->n_sub_ids, it->shared, it->seq);
+        } else {
+            /* The publisher's hub wrote an entry for a session that has ended since. */
+            persist_delivery_drop(s, it->seq);
+            if (it->shared)
+                hub_reroute_shared(h, s, it->u.deliver.msg);
+        }
         msg_unref(it->u.deliver.msg);
         break;
     case OP_DELIVER_P2P:
         if (!s->is_dead)
-            hub_deliver_p2p(h, s, it->u.deliver.msg);
+            hub_deliver_p2p(h, s, it->u.deliver.msg, it->seq);
+        else
+            persist_delivery_drop(s, it->seq);
         msg_unref(it->u.deliver.msg);
         break;
     case OP_SUB_ADD:

@@ -36,6 +36,15 @@ void hubs_shutdown(struct hubs *hs);
 struct auth;
 void hubs_set_auth(struct hubs *hs, struct auth *auth);
 
+/* Durable storage (cfg->persistence): open the store, start its thread and load what it holds
+ * into the hubs (sessions on their owners, subscriptions into every replica, retained
+ * messages). After every hub_new, before any loop runs. Returns 0, or -1 with a message
+ * naming the file in `err`. */
+int hubs_open_store(struct hubs *hs, char *err, size_t err_len);
+/* Commit what is pending and close the store; after every loop has returned, before
+ * hubs_free. Nothing without a store. */
+void hubs_close_store(struct hubs *hs);
+
 /* Create hub `index` on `loop` (borrowed, like pool). Returns NULL when the loop refuses
  * its mailbox. */
 struct hub *hub_new(struct hubs *hs, unsigned index, struct loop *loop, struct conn_pool *pool);

@@ -185,9 +185,7 @@ def test_password_file_missing_is_error(tmp_path):
     assert "password_file" in out and str(pw) in out, out
 
 
-@pytest.mark.parametrize("line", ["acl_file /nonexistent/acl", "cafile /nonexistent/ca.pem",
-                                  "persistence true",
-                                  "persistence_location /nonexistent/"])
+@pytest.mark.parametrize("line", ["acl_file /nonexistent/acl", "cafile /nonexistent/ca.pem"])
 def test_later_keys_reported_not_silently_ignored(tmp_path, line):
     """Keys that belong to later work are accepted and reported as not supported yet, never
     silently ignored: either start-up fails naming the key, or it starts and logs the key."""

@@ -308,6 +308,14 @@ def test_foreign_directory_is_refused(broker, tmp_path):
     assert "data.mdb" in str(e.value)
 
 
+def test_unusable_location_stops_start_up_naming_it(broker, tmp_path):
+    not_a_dir = tmp_path / "plain-file"
+    not_a_dir.write_text("x")
+    with pytest.raises(BrokerStartError) as e:
+        _start(broker, not_a_dir, free_port())
+    assert "exited with 1" in str(e.value) and str(not_a_dir) in str(e.value)
+
+
 def test_persistence_false_touches_no_disk(broker, tmp_path):
     b = broker("persistence false")
     c = RawClient(b.port, 5)

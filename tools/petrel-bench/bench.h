@@ -56,6 +56,7 @@ struct opts {
     uint32_t connecting;        /* connection set-ups in progress at once, per thread */
     const char *parent;         /* p2p parent topic */
     bool p2p_subscribe;         /* p2p receivers also subscribe to their own P2P topic */
+    bool persistent;            /* persistent sessions: clean 0 (3.1.1), expiry 300 s (5) */
     const char *client_prefix;  /* client ids and topics start with it */
     const char *group;          /* shared subscription group */
     uint32_t threads;

@@ -113,7 +113,8 @@ link_start(struct drive *d, struct link *l)
     }
     link_client_id(d, l, id, sizeof(id));
     /* The broker's Receive Maximum matters only to publishers; receivers take what comes. */
-    wire_connect(&l->out, d->o->version, slice_cstr(id), d->o->keepalive, 0);
+    wire_connect_session(&l->out, d->o->version, slice_cstr(id), d->o->keepalive, 0,
+                         d->o->persistent, 300);
     /* Sent when the socket reports writable (the TCP handshake is done). */
 }
 

@@ -46,6 +46,8 @@ opts_usage(FILE *f)
         "  --parent TOPIC      p2p parent topic                   (app)\n"
         "  --p2p-subscribe     p2p receivers also subscribe to their own P2P topic\n"
         "                      (to run the p2p load on a broker without P2P)\n"
+        "  --persistent        persistent sessions (clean session 0; MQTT 5: expiry 300 s),\n"
+        "                      so that a durable broker stores the traffic\n"
         "  --group NAME        shared subscription group          (pb)\n"
         "  --client-prefix S   client ids and topics start with S (pb<pid>)\n"
         "  --threads N         event loops                        (1)\n"
@@ -110,7 +112,7 @@ pattern_ok(const char *f)
 
 enum {
     O_HOST = 256, O_PORT, O_SCEN, O_MQTT, O_QOS, O_SIZE, O_RATE, O_INFL, O_Q0W, O_DUR, O_WARM,
-    O_DRAIN, O_CLIENTS, O_PUBS, O_SUBS, O_BG, O_BGPAT, O_CRATE, O_PARENT, O_P2PSUB, O_GROUP,
+    O_DRAIN, O_CLIENTS, O_PUBS, O_SUBS, O_BG, O_BGPAT, O_CRATE, O_PARENT, O_P2PSUB, O_PERSIST, O_GROUP,
     O_PREFIX, O_THREADS, O_KA, O_QUIET, O_HELP, O_CONNECTING,
 };
 
@@ -136,6 +138,7 @@ static const struct option longopts[] = {
     {"connecting", required_argument, NULL, O_CONNECTING},
     {"parent", required_argument, NULL, O_PARENT},
     {"p2p-subscribe", no_argument, NULL, O_P2PSUB},
+    {"persistent", no_argument, NULL, O_PERSIST},
     {"group", required_argument, NULL, O_GROUP},
     {"client-prefix", required_argument, NULL, O_PREFIX},
     {"threads", required_argument, NULL, O_THREADS},
@@ -228,6 +231,7 @@ one(struct opts *o, int c, const char *a, char *err, size_t n)
         o->parent = a;
         return 0;
     case O_P2PSUB: o->p2p_subscribe = true; return 0;
+    case O_PERSIST: o->persistent = true; return 0;
     case O_GROUP:
         if (!*a || strpbrk(a, "/+#"))
             return fail(err, n, "--group: '%s' is not a valid share name", a);

@@ -70,21 +70,35 @@ void
 wire_connect(struct buf *b, int version, struct slice client_id, uint16_t keepalive,
              uint16_t receive_max)
 {
+    wire_connect_session(b, version, client_id, keepalive, receive_max, false, 0);
+}
+
+void
+wire_connect_session(struct buf *b, int version, struct slice client_id, uint16_t keepalive,
+                     uint16_t receive_max, bool persistent, uint32_t expiry)
+{
     size_t props = 0;
     if (version == 5)
-        props = receive_max ? 3 : 0;
+        props = (receive_max ? 3 : 0) + (persistent ? 5 : 0);
     uint32_t rem = 2 + 4 + 1 + 1 + 2 + (version == 5 ? (uint32_t)(varint_size(props) + props) : 0)
                    + 2 + (uint32_t)client_id.len;
     uint8_t *p = begin(b, WIRE_CONNECT << 4, rem);
     p = put_str(p, SLICE("MQTT"));
     *p++ = (uint8_t)version;
-    *p++ = 0x02;                             /* clean session / clean start */
+    *p++ = persistent ? 0x00 : 0x02;         /* clean session / clean start */
     p = put_u16(p, keepalive);
     if (version == 5) {
         p = put_varint(p, (uint32_t)props);
         if (receive_max) {
             *p++ = 0x21;                     /* Receive Maximum */
             p = put_u16(p, receive_max);
+        }
+        if (persistent) {
+            *p++ = 0x11;                     /* Session Expiry Interval */
+            *p++ = (uint8_t)(expiry >> 24);
+            *p++ = (uint8_t)(expiry >> 16);
+            *p++ = (uint8_t)(expiry >> 8);
+            *p++ = (uint8_t)expiry;
         }
     }
     p = put_str(p, client_id);

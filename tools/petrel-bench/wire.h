@@ -48,6 +48,9 @@ void wire_reserve(struct buf *b, size_t n);
  * maximum other than 0 is sent as the Receive Maximum property. */
 void wire_connect(struct buf *b, int version, struct slice client_id, uint16_t keepalive,
                   uint16_t receive_max);
+/* The same with a persistent session: clean 0, and for MQTT 5 a Session Expiry Interval. */
+void wire_connect_session(struct buf *b, int version, struct slice client_id, uint16_t keepalive,
+                          uint16_t receive_max, bool persistent, uint32_t expiry);
 /* SUBSCRIBE of `n` filters at `qos`. */
 void wire_subscribe(struct buf *b, int version, uint16_t packet_id, const struct slice *filters,
                     size_t n, uint8_t qos);

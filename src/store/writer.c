@@ -215,7 +215,7 @@ group_txn(struct store *s, struct store_batch *from)
 {
     struct store_batch *b;
     MDB_txn *txn;
-    int rc;
+    int rc = 0;
 
     if (s->broken || (rc = txn_begin(s, &txn)) != 0) {
         from->rc = s->broken ? -EIO : store_errno(rc);

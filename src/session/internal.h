@@ -79,7 +79,7 @@ struct hubs {
     struct auth *auth;            /* NULL: no auth module (in-process tests) */
     /* Durable storage (persist.c); store is NULL with persistence false. */
     struct store *store;
-    bool sync_always;             /* hold acknowledgements until their batch commits */
+    bool sync_always;             /* persistence_sync always (commits are fsync'd) */
     _Atomic uint64_t next_qseq;   /* queue entry sequence numbers, every hub's */
     _Atomic bool store_full;      /* a batch failed (disk full): refuse durable publishes */
     struct mailbox_stage *store_stages; /* [n_hubs]: completions; the storage thread's only */
@@ -415,7 +415,7 @@ void persist_qos2(struct session *s, uint16_t id, bool add);
 void persist_retained(struct hub *h, struct msg *m);
 /* Operations in this iteration's batch so far (to tell whether a packet added any). */
 size_t persist_ops(const struct hub *h);
-/* Hold c's output until the current batch commits (persistence_sync always). */
+/* Hold c's output until the current batch commits (synced or not, per persistence_sync). */
 void persist_hold(struct client *c);
 /* The client is closing: forget its hold (its held output is discarded). */
 void persist_forget(struct client *c);

@@ -180,7 +180,7 @@ on_publish(struct client *c, uint8_t flags, struct slice body)
         persist_qos2(s, p.packet_id, true);
     }
     /* Durable state written for it (queue entries on any hub, retained): the acknowledgement
-     * leaves once this hub's batch has committed (persistence_sync always). */
+     * leaves once this hub's batch has committed (synced or not, per persistence_sync). */
     if (p.qos > 0 && persist_ops(h) != ops)
         persist_hold(c);
     ack(c, &p, (uint8_t)rc);

@@ -10,9 +10,10 @@
  * inbox (its own mailbox stage per hub), so a hub sees its completions in order and counts
  * them: the n-th OP_STORE_DONE is its batch number n.
  *
- * With persistence_sync always, a client whose packet changed durable state has its output
- * held (conn_hold) until the batch holding that change commits: acknowledgements leave in
- * order and never before their state is on disk. When a batch fails, the clients waiting for
+ * A client whose packet changed durable state has its output held (conn_hold) until the
+ * batch holding that change commits (fsync'd with persistence_sync always): acknowledgements
+ * leave in order and never before their state is committed. With periodic sync the wait is
+ * short (no fsync) and is what keeps publishers from outrunning the storage thread. When a batch fails, the clients waiting for
  * it are disconnected without their held output: nothing they were about to be told is true.
  */
 #include <errno.h>
@@ -318,7 +319,7 @@ persist_hold(struct client *c)
 {
     struct hub *h = c->hub;
 
-    if (!h->batch || !h->all->sync_always || c->state == CLIENT_CLOSING)
+    if (!h->batch || c->state == CLIENT_CLOSING)
         return;
     if (!c->hold_first) {
         c->hold_first = h->batch_gen;

@@ -509,6 +509,10 @@ load_session(void *ctx, const struct store_session *r)
         s->will_at = lc->now + (left > 0 ? (uint64_t)left * 1000u : 0) + 1;
     }
     list_push(&owner->offline, &s->offline_link);
+    /* Connected when the broker died: offline from now on, also for the next restart. The
+     * record goes into the owner's first batch. */
+    if (!r->offline_at)
+        persist_sess_update(s, true);
     lc->cur = s;
     return 0;
 }

@@ -52,8 +52,9 @@ test: test-unit test-js test-integration test-asan test-tsan fuzz-smoke
 test-unit: $(BUILD)/petrel
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 
+# One worker here; the ASan run below uses the default (one per core), the TSan run four.
 test-integration: $(BUILD)/petrel
-	PETREL_BIN=$(abspath $(BUILD)/petrel) $(PYTEST) tests/integration
+	PETREL_BIN=$(abspath $(BUILD)/petrel) PETREL_WORKERS=1 $(PYTEST) tests/integration
 
 # MQTT.js (Node) tests; packages come from the lock file.
 test-js: $(BUILD)/petrel

@@ -81,7 +81,8 @@ test-asan: deps
 fuzz: fuzz-smoke
 fuzz-smoke: deps
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPETREL_FUZZ=ON >/dev/null
-	$(MAKE) -C $(FUZZ_BUILD) -j$(JOBS) --no-print-directory
+	$(MAKE) -C $(FUZZ_BUILD) -j$(JOBS) --no-print-directory \
+	  $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c)))
 	@for f in $(FUZZ_BUILD)/fuzz_*; do \
 	  name=$$(basename $$f); corpus=tests/fuzz/corpus/$${name#fuzz_}; mkdir -p $(FUZZ_BUILD)/corpus-$$name; \
 	  echo "fuzz $$name for $(FUZZ_SECONDS)s"; \

@@ -7,6 +7,7 @@ TSAN_BUILD ?= build-tsan
 FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
 FUZZ_SECONDS ?= 20
+FUZZ_TARGETS := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c)))
 PYTHON     := /usr/bin/python3
 # Integration tests mostly wait on sockets; several run at once (pytest-xdist), each with its
 # own broker on its own port.
@@ -81,10 +82,9 @@ test-asan: deps
 fuzz: fuzz-smoke
 fuzz-smoke: deps
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPETREL_FUZZ=ON >/dev/null
-	$(MAKE) -C $(FUZZ_BUILD) -j$(JOBS) --no-print-directory \
-	  $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c)))
-	@for f in $(FUZZ_BUILD)/fuzz_*; do \
-	  name=$$(basename $$f); corpus=tests/fuzz/corpus/$${name#fuzz_}; mkdir -p $(FUZZ_BUILD)/corpus-$$name; \
+	$(MAKE) -C $(FUZZ_BUILD) -j$(JOBS) --no-print-directory $(FUZZ_TARGETS)
+	@for name in $(FUZZ_TARGETS); do \
+	  f=$(FUZZ_BUILD)/$$name; corpus=tests/fuzz/corpus/$${name#fuzz_}; mkdir -p $(FUZZ_BUILD)/corpus-$$name; \
 	  echo "fuzz $$name for $(FUZZ_SECONDS)s"; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 $(FUZZ_BUILD)/corpus-$$name \
 	      $$( [ -d $$corpus ] && echo $$corpus ) 2>$(FUZZ_BUILD)/$$name.log \

@@ -7,13 +7,15 @@ TSAN_BUILD ?= build-tsan
 FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
 FUZZ_SECONDS ?= 20
+FUZZ_TARGETS := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c)))
 PYTHON     := /usr/bin/python3
 # Integration tests mostly wait on sockets; several run at once (pytest-xdist), each with its
 # own broker on its own port.
 PYTEST     := $(PYTHON) -m pytest -q -p no:cacheprovider -n 4
 
 DEB_PACKAGES := build-essential cmake clang libcmocka-dev liblmdb-dev mosquitto mosquitto-clients \
-                libmosquitto-dev libssl-dev python3-paho-mqtt python3-pytest python3-pytest-xdist
+                libmosquitto-dev libssl-dev python3-paho-mqtt python3-pytest python3-pytest-xdist \
+                chromium
 # Node.js may come from elsewhere (with its own npm): Debian's are installed only when absent.
 NODE_PACKAGES := $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)
 
@@ -51,8 +53,9 @@ test: test-unit test-js test-integration test-asan test-tsan fuzz-smoke
 test-unit: $(BUILD)/petrel
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 
+# One worker here; the ASan run below uses the default (one per core), the TSan run four.
 test-integration: $(BUILD)/petrel
-	PETREL_BIN=$(abspath $(BUILD)/petrel) $(PYTEST) tests/integration
+	PETREL_BIN=$(abspath $(BUILD)/petrel) PETREL_WORKERS=1 $(PYTEST) tests/integration
 
 # MQTT.js (Node) tests; packages come from the lock file.
 test-js: $(BUILD)/petrel
@@ -79,9 +82,9 @@ test-asan: deps
 fuzz: fuzz-smoke
 fuzz-smoke: deps
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPETREL_FUZZ=ON >/dev/null
-	$(MAKE) -C $(FUZZ_BUILD) -j$(JOBS) --no-print-directory
-	@for f in $(FUZZ_BUILD)/fuzz_*; do \
-	  name=$$(basename $$f); corpus=tests/fuzz/corpus/$${name#fuzz_}; mkdir -p $(FUZZ_BUILD)/corpus-$$name; \
+	$(MAKE) -C $(FUZZ_BUILD) -j$(JOBS) --no-print-directory $(FUZZ_TARGETS)
+	@for name in $(FUZZ_TARGETS); do \
+	  f=$(FUZZ_BUILD)/$$name; corpus=tests/fuzz/corpus/$${name#fuzz_}; mkdir -p $(FUZZ_BUILD)/corpus-$$name; \
 	  echo "fuzz $$name for $(FUZZ_SECONDS)s"; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 $(FUZZ_BUILD)/corpus-$$name \
 	      $$( [ -d $$corpus ] && echo $$corpus ) 2>$(FUZZ_BUILD)/$$name.log \

@@ -59,7 +59,8 @@ usage(FILE *out)
                  "       petrel passwd [-c] [-b] [-D] FILE USER [PASSWORD]\n"
                  "  -c FILE   configuration file (Mosquitto format); without one, petrel\n"
                  "            listens on 127.0.0.1:1883 only\n"
-                 "  -p PORT   listen on PORT instead of the configured ports\n"
+                 "  -p PORT   listen on PORT instead of the configured ports (the first\n"
+                 "            configured listener moves there, the others are dropped)\n"
                  "  -v        verbose: log everything, debug included\n");
 }
 
@@ -110,14 +111,6 @@ open_tls(const struct config_listener *cl, struct listen_ctx *lc)
                      "certfile",
                      cl->port, where, cl->line);
         return 0;
-    }
-    if (cl->use_identity_as_username && cl->protocol == LISTENER_WEBSOCKETS) {
-        /* The certificate is seen by the TLS transport inside the WebSocket one, which does
-         * not pass it up yet: refuse the setting rather than every client. */
-        log_error("listener port=%u (%s:%d): use_identity_as_username is not supported on "
-                  "websockets listeners yet",
-                  cl->port, where, cl->line);
-        return -1;
     }
     if (cl->use_identity_as_username && !cl->require_certificate) {
         log_error("listener port=%u (%s:%d): use_identity_as_username needs "
@@ -334,27 +327,15 @@ load_config(struct app *app, const char *path, int port, bool verbose)
         fprintf(stderr, "petrel: %s\n", err);
         return -1;
     }
-    if (port >= 0) {
-        /* -p replaces the configured ports, keeping the first listener's address. */
-        char *addr = app->cfg.n_listeners && app->cfg.listeners[0].bind_address
-                         ? xstrdup(app->cfg.listeners[0].bind_address)
-                         : NULL;
-        for (size_t i = 1; i < app->cfg.n_listeners; i++) {
-            free(app->cfg.listeners[i].bind_address);
-            free(app->cfg.listeners[i].file);
-        }
-        if (app->cfg.n_listeners) {
-            free(app->cfg.listeners[0].bind_address);
-            free(app->cfg.listeners[0].file);
-            app->cfg.n_listeners = 0;
-        }
+    if (port >= 0 && app->cfg.n_listeners > 0) {
+        /* -p moves the first configured listener (address, TLS, protocol) to PORT and drops
+         * the others. */
+        for (size_t i = 1; i < app->cfg.n_listeners; i++)
+            config_listener_fini(&app->cfg.listeners[i]);
+        app->cfg.n_listeners = 1;
+        app->cfg.listeners[0].port = (uint16_t)port;
+    } else if (port >= 0) {
         config_add_default_listener(&app->cfg, (uint16_t)port);
-        if (path) {
-            free(app->cfg.listeners[0].bind_address);
-            app->cfg.listeners[0].bind_address = addr;
-        } else {
-            free(addr);
-        }
     } else if (app->cfg.n_listeners == 0) {
         config_add_default_listener(&app->cfg, 1883);
     }

@@ -90,8 +90,8 @@ parse_line(const char *name, int line_no, char *line, bool devices, struct apsar
 }
 
 int
-apsara_parse(const char *name, const char *data, size_t len, bool devices,
-             struct apsara_keys *k, char *err, size_t err_len)
+apsara_parse(const char *name, const char *data, size_t len, bool devices, struct apsara_keys *k,
+             char *err, size_t err_len)
 {
     const char *pos = data, *end = data + len;
     int line_no = 0, rc = 0;
@@ -204,8 +204,8 @@ apsara_verify(const struct apsara_keys *k, enum apsara_mode mode, struct slice k
     if (ok && mode == APSARA_DEVICE &&
         (!key->client_id || !slice_eq(client_id, slice_cstr(key->client_id))))
         ok = false; /* the credential is for another client ID */
-    bool same = password.len == APSARA_SIG_LEN &&
-                CRYPTO_memcmp(password.p, want, APSARA_SIG_LEN) == 0;
+    bool same =
+        password.len == APSARA_SIG_LEN && CRYPTO_memcmp(password.p, want, APSARA_SIG_LEN) == 0;
     OPENSSL_cleanse(want, sizeof(want));
     return ok && same ? 0 : -1;
 }

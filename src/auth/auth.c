@@ -36,29 +36,29 @@ struct auth_view {
 } __attribute__((aligned(64))); /* one cache line per reader: no false sharing */
 
 struct fail_entry {
-    char addr[48];                /* "" when free */
+    char addr[48]; /* "" when free */
     uint32_t fails;
-    uint64_t last;                /* monotonic ms of the last failure */
+    uint64_t last; /* monotonic ms of the last failure */
 };
 
 struct auth {
     const struct config *cfg;
-    pthread_mutex_t lock;         /* cur, and readers re-taking it */
+    pthread_mutex_t lock; /* cur, and readers re-taking it */
     struct auth_snap *cur;
     _Atomic uint64_t gen;
     unsigned n_readers;
-    struct auth_view *views;      /* [n_readers], each touched by its reader only */
+    struct auth_view *views; /* [n_readers], each touched by its reader only */
     pthread_mutex_t fail_lock;
-    _Atomic size_t n_failing;     /* used entries; 0 skips the lock */
-    struct fail_entry *failing;   /* [FAIL_SLOTS] */
+    _Atomic size_t n_failing;   /* used entries; 0 skips the lock */
+    struct fail_entry *failing; /* [FAIL_SLOTS] */
 };
 
 struct auth_identity {
-    char *user;                   /* for the ACL; NULL: anonymous */
+    char *user; /* for the ACL; NULL: anonymous */
     char *client_id;
     size_t client_id_len;
-    size_t group_len;             /* client_id[0, group_len) is its GID group; 0: none */
-    struct auth_snap *snap;       /* `acl` was compiled from this snapshot (a reference) */
+    size_t group_len;       /* client_id[0, group_len) is its GID group; 0: none */
+    struct auth_snap *snap; /* `acl` was compiled from this snapshot (a reference) */
     struct acl_view acl;
     /* The last delivery check: a stream of messages on one topic is checked once. */
     bool has_last;
@@ -170,8 +170,7 @@ snap_load(const struct config *cfg, struct auth_snap **out, char *err, size_t er
     }
     if (cfg->device_credential_file) {
         s->has_devices = true;
-        if (apsara_load(cfg->device_credential_file, true, &s->devices, msg, sizeof(msg)) !=
-            0) {
+        if (apsara_load(cfg->device_credential_file, true, &s->devices, msg, sizeof(msg)) != 0) {
             key = "device_credential_file";
             goto fail;
         }
@@ -202,8 +201,7 @@ current(struct auth *a, unsigned reader)
 }
 
 int
-auth_new(const struct config *cfg, unsigned n_readers, struct auth **out, char *err,
-         size_t err_len)
+auth_new(const struct config *cfg, unsigned n_readers, struct auth **out, char *err, size_t err_len)
 {
     struct auth *a = xcalloc(1, sizeof(*a));
 
@@ -370,8 +368,7 @@ listener_is_loopback(const struct config_listener *li)
     if (inet_pton(AF_INET, li->bind_address, &v4) == 1)
         return (ntohl(v4.s_addr) >> 24) == 127;
     if (inet_pton(AF_INET6, li->bind_address, &v6) == 1)
-        return IN6_IS_ADDR_LOOPBACK(&v6) ||
-               (IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127);
+        return IN6_IS_ADDR_LOOPBACK(&v6) || (IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127);
     return false;
 }
 
@@ -454,7 +451,7 @@ auth_connect(struct auth *a, unsigned reader, const struct auth_request *rq,
         struct slice key_id, instance;
         struct slice password = rq->has_password ? rq->password : slice_make(NULL, 0);
         enum apsara_mode mode = apsara_username(rq->username, &key_id, &instance);
-        const struct apsara_keys *keys = mode == APSARA_SIGNATURE && s->has_keys  ? &s->keys
+        const struct apsara_keys *keys = mode == APSARA_SIGNATURE && s->has_keys   ? &s->keys
                                          : mode == APSARA_DEVICE && s->has_devices ? &s->devices
                                                                                    : NULL;
         has_user = true;
@@ -570,8 +567,7 @@ auth_may_send_p2p(struct auth *a, unsigned reader, struct auth_identity *id, str
 }
 
 bool
-auth_may_subscribe(struct auth *a, unsigned reader, struct auth_identity *id,
-                   struct slice filter)
+auth_may_subscribe(struct auth *a, unsigned reader, struct auth_identity *id, struct slice filter)
 {
     bool deny;
     const struct acl_view *v = view_of(a, reader, id, &deny);

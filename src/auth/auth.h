@@ -38,15 +38,15 @@ void auth_free(struct auth *a);
 
 /* What a CONNECT presents. Everything is borrowed for the call. */
 struct auth_request {
-    struct slice client_id;            /* the client ID in use (possibly assigned) */
+    struct slice client_id; /* the client ID in use (possibly assigned) */
     bool has_username;
     struct slice username;
     bool has_password;
     struct slice password;
-    const char *cert_identity;         /* CN of a verified client certificate, or NULL */
+    const char *cert_identity; /* CN of a verified client certificate, or NULL */
     const struct config_listener *listener;
-    const char *peer;                  /* "address:port", for slowing down failed logins */
-    uint64_t now;                      /* monotonic ms */
+    const char *peer; /* "address:port", for slowing down failed logins */
+    uint64_t now;     /* monotonic ms */
 };
 
 /* Decide a CONNECT. Returns 0 with a new identity in *out, or the CONNACK reason code:

@@ -21,20 +21,20 @@
 
 /* ---- passwd.c ---- */
 
-#define PASSWD_HASH_LEN 64            /* SHA-512 */
+#define PASSWD_HASH_LEN 64 /* SHA-512 */
 #define PASSWD_SALT_MAX 64
 
 struct passwd_entry {
-    char *user;                       /* owned; the map's key */
-    int kind;                         /* 6 or 7 */
-    unsigned iterations;              /* $7$ only */
+    char *user;          /* owned; the map's key */
+    int kind;            /* 6 or 7 */
+    unsigned iterations; /* $7$ only */
     uint8_t salt[PASSWD_SALT_MAX];
     size_t salt_len;
     uint8_t hash[PASSWD_HASH_LEN];
 };
 
 struct passwd_file {
-    struct map users;                 /* user -> struct passwd_entry */
+    struct map users; /* user -> struct passwd_entry */
 };
 
 /* Read a password file. Lines: "user:$7$iterations$salt$hash" or "user:$6$salt$hash";
@@ -43,8 +43,8 @@ struct passwd_file {
  * when the file cannot be read. */
 int passwd_load(const char *path, struct passwd_file *pf, char *err, size_t err_len);
 /* The same from memory (`name` for messages). */
-int passwd_parse(const char *name, const char *data, size_t len, struct passwd_file *pf,
-                 char *err, size_t err_len);
+int passwd_parse(const char *name, const char *data, size_t len, struct passwd_file *pf, char *err,
+                 size_t err_len);
 void passwd_fini(struct passwd_file *pf);
 /* Decode one entry's hash part ("$7$..."). Returns 0 or -1 (malformed). */
 int passwd_entry_parse(const char *s, struct passwd_entry *e);
@@ -68,31 +68,31 @@ enum acl_access {
 };
 
 struct acl_rule {
-    uint8_t access;                   /* enum acl_access bits; ACL_DENY: deny */
-    char *topic;                      /* owned, a valid filter (patterns: before expansion) */
+    uint8_t access; /* enum acl_access bits; ACL_DENY: deny */
+    char *topic;    /* owned, a valid filter (patterns: before expansion) */
 };
 
 /* A p2p rule: which targets a sender may address. */
 struct acl_p2p_rule {
-    bool same_group;                  /* target in the sender's GID group */
-    char *pattern;                    /* else: target client ID glob ('*'; %c %u %g) */
+    bool same_group; /* target in the sender's GID group */
+    char *pattern;   /* else: target client ID glob ('*'; %c %u %g) */
 };
 
 /* The rules of one user (or of anonymous clients). Deny rules come first, then the others
  * in file order, as Mosquitto orders them. */
 struct acl_section {
-    char *user;                       /* owned; NULL for the anonymous section and patterns */
+    char *user; /* owned; NULL for the anonymous section and patterns */
     struct acl_rule *rules;
     size_t n_rules;
-    size_t n_denies;                  /* rules[0 .. n_denies) are the deny rules */
+    size_t n_denies; /* rules[0 .. n_denies) are the deny rules */
     struct acl_p2p_rule *p2p;
     size_t n_p2p;
 };
 
 struct acl {
-    struct acl_section anon;          /* topic/p2p lines before any user line */
-    struct acl_section patterns;      /* pattern and p2p_pattern lines, for everyone */
-    struct map users;                 /* user -> struct acl_section */
+    struct acl_section anon;     /* topic/p2p lines before any user line */
+    struct acl_section patterns; /* pattern and p2p_pattern lines, for everyone */
+    struct map users;            /* user -> struct acl_section */
 };
 
 /* Read an ACL file. Returns 0, or -1 with "FILE:LINE: reason" in err; either way the acl
@@ -105,7 +105,7 @@ void acl_fini(struct acl *acl);
 /* One client's rules with %c/%u/%g expanded, in the order they are tried. */
 struct acl_entry {
     uint8_t access;
-    struct slice filter;              /* into the acl (borrowed) or the view's arena */
+    struct slice filter; /* into the acl (borrowed) or the view's arena */
 };
 
 struct acl_target {
@@ -116,10 +116,10 @@ struct acl_target {
 struct acl_view {
     struct acl_entry *entries;
     size_t n_entries;
-    bool p2p_restricted;              /* some p2p rule applies to this client */
+    bool p2p_restricted; /* some p2p rule applies to this client */
     struct acl_target *targets;
     size_t n_targets;
-    char *arena;                      /* expanded patterns */
+    char *arena; /* expanded patterns */
 };
 
 /* Compile the view of a client: `user` NULL for anonymous; `group` empty when the client ID
@@ -153,30 +153,29 @@ bool acl_glob_match(struct slice pattern, struct slice s);
 /* ---- apsara.c ---- */
 
 struct apsara_key {
-    char *id;                         /* AccessKeyId / DeviceAccessKeyId; the map's key */
+    char *id; /* AccessKeyId / DeviceAccessKeyId; the map's key */
     char *secret;
-    char *instance;                   /* NULL: any instance */
-    char *client_id;                  /* device credentials: the one client ID it is for */
+    char *instance;  /* NULL: any instance */
+    char *client_id; /* device credentials: the one client ID it is for */
 };
 
 struct apsara_keys {
-    struct map ids;                   /* id -> struct apsara_key */
+    struct map ids; /* id -> struct apsara_key */
 };
 
 /* access_key_file lines "AccessKeyId SecretKey [InstanceId]"; device_credential_file lines
  * "DeviceAccessKeyId DeviceSecret ClientId [InstanceId]". '#' comments and blank lines are
  * skipped. Returns 0, or -1 with "FILE:LINE: reason" in err; either way `k` needs
  * apsara_fini. */
-int apsara_load(const char *path, bool devices, struct apsara_keys *k, char *err,
-                size_t err_len);
+int apsara_load(const char *path, bool devices, struct apsara_keys *k, char *err, size_t err_len);
 int apsara_parse(const char *name, const char *data, size_t len, bool devices,
                  struct apsara_keys *k, char *err, size_t err_len);
 void apsara_fini(struct apsara_keys *k);
 
 enum apsara_mode {
     APSARA_NONE = 0,
-    APSARA_SIGNATURE,                 /* "Signature|AccessKeyId|InstanceId" */
-    APSARA_DEVICE,                    /* "DeviceCredential|DeviceAccessKeyId|InstanceId" */
+    APSARA_SIGNATURE, /* "Signature|AccessKeyId|InstanceId" */
+    APSARA_DEVICE,    /* "DeviceCredential|DeviceAccessKeyId|InstanceId" */
 };
 
 /* Which ApsaraMQ scheme a username names, with its key id and instance. */

@@ -28,8 +28,7 @@
 
 /* ---- base64 ---- */
 
-static const char b64_chars[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char b64_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 size_t
 b64_encode(const uint8_t *in, size_t len, char *out)
@@ -76,8 +75,8 @@ b64_decode(const char *s, size_t len, uint8_t *out, size_t cap)
                 return -1; /* a character after padding, or not in the alphabet */
             }
         }
-        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
-                     (uint32_t)v[3];
+        uint32_t w =
+            (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
         size_t n = 3 - (size_t)pad;
         if (o + n > cap)
             return -1;
@@ -183,8 +182,8 @@ int
 passwd_check(const struct passwd_file *pf, struct slice user, struct slice password)
 {
     /* Stands in for an unknown user, so that it costs as much as a known one. */
-    static const struct passwd_entry dummy = {.kind = 7, .iterations = NEW_ITERATIONS,
-                                              .salt_len = NEW_SALT_LEN};
+    static const struct passwd_entry dummy = {
+        .kind = 7, .iterations = NEW_ITERATIONS, .salt_len = NEW_SALT_LEN};
     const struct passwd_entry *e = map_get(&pf->users, user);
 
     if (!e) {
@@ -250,9 +249,8 @@ passwd_parse(const char *name, const char *data, size_t len, struct passwd_file 
         struct passwd_entry *e = xcalloc(1, sizeof(*e));
         if (!*user || strlen(user) > 65535 || passwd_entry_parse(hash, e) != 0) {
             /* Mosquitto drops such an entry and carries on: that user cannot log in. */
-            log_warn("password file entry skipped file=%s line=%d user=%s reason=%s", name,
-                     line_no, *user ? user : "-",
-                     *hash == '$' ? "malformed hash" : "not a $6$ or $7$ hash");
+            log_warn("password file entry skipped file=%s line=%d user=%s reason=%s", name, line_no,
+                     *user ? user : "-", *hash == '$' ? "malformed hash" : "not a $6$ or $7$ hash");
             entry_free(e);
             OPENSSL_cleanse(line, strlen(line));
             free(line);

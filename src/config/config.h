@@ -140,6 +140,9 @@ int config_load_buffer(const char *name, const char *data, size_t len, struct co
 /* Add the default listener used when no file gives one: 127.0.0.1:1883 (or `port`). */
 void config_add_default_listener(struct config *c, uint16_t port);
 
+/* Free what one listener owns (config_fini does this for all). */
+void config_listener_fini(struct config_listener *li);
+
 void config_fini(struct config *c);
 
 #endif

@@ -88,22 +88,27 @@ config_add_default_listener(struct config *c, uint16_t port)
 }
 
 void
+config_listener_fini(struct config_listener *li)
+{
+    free(li->bind_address);
+    free(li->file);
+    free(li->certfile);
+    free(li->keyfile);
+    free(li->cafile);
+    free(li->capath);
+    free(li->crlfile);
+    free(li->tls_version);
+    free(li->ciphers);
+    free(li->ciphers_tls13);
+    free(li->websockets_path);
+    memset(li, 0, sizeof(*li));
+}
+
+void
 config_fini(struct config *c)
 {
-    for (size_t i = 0; i < c->n_listeners; i++) {
-        struct config_listener *li = &c->listeners[i];
-        free(li->bind_address);
-        free(li->file);
-        free(li->certfile);
-        free(li->keyfile);
-        free(li->cafile);
-        free(li->capath);
-        free(li->crlfile);
-        free(li->tls_version);
-        free(li->ciphers);
-        free(li->ciphers_tls13);
-        free(li->websockets_path);
-    }
+    for (size_t i = 0; i < c->n_listeners; i++)
+        config_listener_fini(&c->listeners[i]);
     free(c->listeners);
     free(c->log_file);
     free(c->persistence_location);

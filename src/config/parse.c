@@ -229,8 +229,7 @@ static void
 parse_fini(struct config_parse *p)
 {
     /* Only set when the load failed before the default listener was handed to c. */
-    free(p->deflt.bind_address);
-    free(p->deflt.file);
+    config_listener_fini(&p->deflt);
 }
 
 int

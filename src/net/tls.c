@@ -43,7 +43,7 @@
 struct tls_factory {
     struct transport_factory base;
     pthread_mutex_t lock;
-    SSL_CTX *ctx;                 /* under lock */
+    SSL_CTX *ctx; /* under lock */
     char *certfile, *keyfile, *cafile, *capath, *crlfile;
     char *tls_version, *ciphers, *ciphers_tls13;
     bool require_certificate;
@@ -52,9 +52,9 @@ struct tls_factory {
 struct tls_conn {
     struct transport base;
     SSL *ssl;
-    bool is_open;                 /* handshake done */
-    bool want_write;              /* OpenSSL has bytes to send once the socket takes them */
-    char *identity;               /* CN of the verified client certificate */
+    bool is_open;    /* handshake done */
+    bool want_write; /* OpenSSL has bytes to send once the socket takes them */
+    char *identity;  /* CN of the verified client certificate */
 };
 
 static int tls_read(struct transport *tr, int fd, struct buf *in);
@@ -318,8 +318,9 @@ set_versions(SSL_CTX *ctx, const char *v, char *err, size_t err_len)
     if (v && strcmp(v, "tlsv1.3") == 0)
         min = TLS1_3_VERSION;
     else if (v && strcmp(v, "tlsv1.2") != 0)
-        return ctx_error(err, err_len, "tls_version: '%s' is not tlsv1.2 or tlsv1.3 (older "
-                                       "versions are not supported)",
+        return ctx_error(err, err_len,
+                         "tls_version: '%s' is not tlsv1.2 or tlsv1.3 (older "
+                         "versions are not supported)",
                          v);
     if (SSL_CTX_set_min_proto_version(ctx, min) != 1)
         return ctx_error(err, err_len, "tls_version: cannot set '%s'", v);
@@ -452,8 +453,8 @@ tls_factory_new(const struct tls_settings *s, struct transport_factory **out, ch
                 size_t err_len)
 {
     if (!s->certfile || !s->keyfile) {
-        snprintf(err, err_len, "%s", s->certfile ? "certfile needs keyfile"
-                                                  : "keyfile needs certfile");
+        snprintf(err, err_len, "%s",
+                 s->certfile ? "certfile needs keyfile" : "keyfile needs certfile");
         return -1;
     }
     struct tls_factory *f = xcalloc(1, sizeof(*f));

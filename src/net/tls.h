@@ -17,15 +17,15 @@
 
 /* Mosquitto's listener keys. Strings are copied by tls_factory_new. */
 struct tls_settings {
-    const char *certfile;          /* PEM certificate chain; required */
-    const char *keyfile;           /* PEM private key; required */
-    const char *cafile;            /* CAs that sign client certificates */
-    const char *capath;            /* a c_rehash'ed directory of such CAs */
-    const char *crlfile;           /* PEM revocation list checked for client certificates */
-    const char *tls_version;       /* lowest version: "tlsv1.2" (default) or "tlsv1.3" */
-    const char *ciphers;           /* TLS 1.2 cipher list (OpenSSL syntax) */
-    const char *ciphers_tls13;     /* TLS 1.3 cipher suites */
-    bool require_certificate;      /* clients must present a certificate the CAs verify */
+    const char *certfile;      /* PEM certificate chain; required */
+    const char *keyfile;       /* PEM private key; required */
+    const char *cafile;        /* CAs that sign client certificates */
+    const char *capath;        /* a c_rehash'ed directory of such CAs */
+    const char *crlfile;       /* PEM revocation list checked for client certificates */
+    const char *tls_version;   /* lowest version: "tlsv1.2" (default) or "tlsv1.3" */
+    const char *ciphers;       /* TLS 1.2 cipher list (OpenSSL syntax) */
+    const char *ciphers_tls13; /* TLS 1.3 cipher suites */
+    bool require_certificate;  /* clients must present a certificate the CAs verify */
 };
 
 /* Build a factory: loads and checks every file now. Returns 0, or -1 with a message in err

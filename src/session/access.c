@@ -13,12 +13,23 @@
  */
 #include "base/log.h"
 #include "net/tls.h"
+#include "net/ws.h"
 #include "session/internal.h"
 
 void
 hubs_set_auth(struct hubs *hs, struct auth *auth)
 {
     hs->auth = auth;
+}
+
+/* The client certificate's identity, over TLS directly or inside a wss:// WebSocket. */
+static const char *
+peer_identity(const struct client *c)
+{
+    struct transport *t = conn_transport(c->conn);
+    struct transport *inner = ws_inner(t);
+
+    return tls_peer_identity(inner ? inner : t);
 }
 
 int
@@ -37,7 +48,7 @@ access_connect(struct client *c, const struct mqtt_connect *cn, struct slice id,
         .username = cn->username,
         .has_password = cn->has_password,
         .password = cn->password,
-        .cert_identity = tls_peer_identity(conn_transport(c->conn)),
+        .cert_identity = peer_identity(c),
         .listener = c->listener,
         .peer = conn_peer(c->conn),
         .now = h->now,
@@ -47,10 +58,10 @@ access_connect(struct client *c, const struct mqtt_connect *cn, struct slice id,
         static struct log_ratelimit rl;
         /* Never the password; the username is not a secret and helps the operator. */
         if (log_ratelimit(&rl, 20))
-            log_notice("login refused client=%.*s user=%.*s addr=%s reason=%s",
-                       SLICE_FMT(id), cn->has_username ? (int)cn->username.len : 1,
-                       cn->has_username ? (const char *)cn->username.p : "-",
-                       conn_peer(c->conn), reason);
+            log_notice("login refused client=%.*s user=%.*s addr=%s reason=%s", SLICE_FMT(id),
+                       cn->has_username ? (int)cn->username.len : 1,
+                       cn->has_username ? (const char *)cn->username.p : "-", conn_peer(c->conn),
+                       reason);
     }
     return rc;
 }

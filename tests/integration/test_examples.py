@@ -8,6 +8,9 @@ While it runs, a `#` subscriber checks that nobody else sees any of that traffic
 
 Needs: node plus tests/js/node_modules (`cd tests/js && npm ci`) for the JavaScript example,
 libmosquitto-dev and make for the C one; each is skipped, saying why, when missing.
+
+The pub/sub examples (issue 7) run the same way, over TCP and, for Python and JavaScript, over
+a WebSocket listener too.
 """
 
 import os
@@ -86,3 +89,68 @@ def test_c_example(broker, tmp_path):
     b = broker()
     proc = run_example(b, [str(tmp_path / "p2p")])
     check_output(proc)
+
+
+# ---------------------------------------------------------------------------- pub/sub
+
+# Issue 7: pub/sub examples in every language, over TCP and (where the library speaks it)
+# WebSocket. The browser page (examples/browser) is run by tests/js/browser.test.mjs.
+
+def check_pubsub_output(proc, count=COUNT):
+    out = proc.stdout
+    assert proc.returncode == 0, "exit %s\nstdout:\n%s\nstderr:\n%s" % (proc.returncode, out,
+                                                                       proc.stderr)
+    lines = out.splitlines()
+    assert lines == ["subscriber: demo/news/%d news %d" % (i, i) for i in range(1, count + 1)] \
+        + ["done: %d messages received" % count], out
+
+
+def run_pubsub(cmd, port, transport=None, cwd=None):
+    args = [str(a) for a in ("127.0.0.1", port, COUNT) + ((transport,) if transport else ())]
+    return subprocess.run(cmd + args, capture_output=True, text=True, timeout=scaled(30),
+                          cwd=cwd, stdin=subprocess.DEVNULL)
+
+
+def pubsub_broker(broker, transport):
+    """A broker and the port of its TCP listener, or ("ws") of its WebSocket listener."""
+    if transport == "tcp":
+        b = broker()
+        return b, b.port
+    from test_websocket import ws_listener
+    b = ws_listener(broker)
+    return b, b.ws_port
+
+
+@pytest.mark.parametrize("transport", ["tcp", "ws"])
+def test_python_pubsub_example(broker, transport):
+    _, port = pubsub_broker(broker, transport)
+    proc = run_pubsub([sys.executable, str(EXAMPLES / "python" / "pubsub.py")], port, transport)
+    check_pubsub_output(proc)
+
+
+@pytest.mark.parametrize("transport", ["tcp", "ws"])
+def test_js_pubsub_example(broker, tmp_path, transport):
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    if not (JS_MODULES / "mqtt").is_dir():
+        pytest.skip("MQTT.js missing: run `npm ci` in tests/js")
+    shutil.copy(EXAMPLES / "js" / "pubsub.mjs", tmp_path / "pubsub.mjs")
+    os.symlink(JS_MODULES, tmp_path / "node_modules")
+    _, port = pubsub_broker(broker, transport)
+    proc = run_pubsub([node, str(tmp_path / "pubsub.mjs")], port, transport, cwd=tmp_path)
+    check_pubsub_output(proc)
+
+
+def test_c_pubsub_example(broker, tmp_path):
+    if not os.path.exists("/usr/include/mosquitto.h"):
+        pytest.skip("libmosquitto-dev is not installed")
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    src = EXAMPLES / "c"
+    build = subprocess.run(["make", "-s", "-C", str(tmp_path), "-f", str(src / "Makefile"),
+                            "VPATH=%s" % src, "pubsub"], capture_output=True, text=True,
+                           timeout=scaled(120))
+    assert build.returncode == 0, build.stdout + build.stderr
+    b = broker()
+    check_pubsub_output(run_pubsub([str(tmp_path / "pubsub")], b.port))

@@ -40,15 +40,19 @@ function canConnect(port) {
   });
 }
 
-export async function startBroker(extraLines = []) {
+// `websockets: true` adds a WebSocket listener (`protocol websockets`, path /mqtt) after the
+// extra lines: its URL is `wsUrl`, its port `wsPort`.
+export async function startBroker(extraLines = [], { websockets = false } = {}) {
   if (!fs.existsSync(PETREL_BIN)) {
     throw new Error(`broker binary ${PETREL_BIN} does not exist (build it, or set PETREL_BIN)`);
   }
   const port = await freePort();
+  const wsPort = websockets ? await freePort() : null;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'petrel-js-'));
   const conf = path.join(dir, 'petrel.conf');
   const logPath = path.join(dir, 'petrel.log');
-  fs.writeFileSync(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', ...extraLines, ''].join('\n'));
+  const wsLines = websockets ? [`listener ${wsPort} 127.0.0.1`, 'protocol websockets'] : [];
+  fs.writeFileSync(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', ...extraLines, ...wsLines, ''].join('\n'));
   const logFd = fs.openSync(logPath, 'w');
   const proc = spawn(PETREL_BIN, ['-c', conf], { cwd: dir, stdio: ['ignore', logFd, logFd] });
   fs.closeSync(logFd);
@@ -86,14 +90,16 @@ export async function startBroker(extraLines = []) {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 
-  return { port, pid: proc.pid, url: `mqtt://127.0.0.1:${port}`, log, stop };
+  const wsUrl = websockets ? `ws://127.0.0.1:${wsPort}/mqtt` : null;
+  return { port, wsPort, wsUrl, pid: proc.pid, url: `mqtt://127.0.0.1:${port}`, log, stop };
 }
 
 // An MQTT.js client whose received messages (and every packet it receives) are kept in
 // order, with waiting helpers. Handlers are attached before the CONNACK so that messages the
 // broker sends right after it (an offline queue) are not missed.
-export async function client(broker, clientId, opts = {}) {
-  const c = mqtt.connect(broker.url, {
+// `url` in opts picks another listener (broker.wsUrl for WebSocket).
+export async function client(broker, clientId, { url = broker.url, ...opts } = {}) {
+  const c = mqtt.connect(url, {
     clientId,
     protocolVersion: 5,
     reconnectPeriod: 0,

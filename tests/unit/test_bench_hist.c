@@ -94,7 +94,7 @@ uniform_percentiles(void **state)
 {
     struct hist *h = hist_alloc();
     for (uint64_t v = 1; v <= 1000000; v++)
-        hist_record(h, v * 1000);                 /* 1 us .. 1 s in ns */
+        hist_record(h, v * 1000); /* 1 us .. 1 s in ns */
     assert_near(hist_quantile(h, 0.5), 500000000, 0.01);
     assert_near(hist_quantile(h, 0.99), 990000000, 0.01);
     assert_near(hist_quantile(h, 0.999), 999000000, 0.01);
@@ -116,7 +116,7 @@ quantile_rank(void **state)
         hist_record(h, 5000000);
     assert_int_equal(hist_quantile(h, 0.5), 100);
     assert_int_equal(hist_quantile(h, 0.99), 100);
-    assert_int_equal(hist_quantile(h, 0.999), 100);  /* rank 9990 is still 100 */
+    assert_int_equal(hist_quantile(h, 0.999), 100); /* rank 9990 is still 100 */
     assert_near(hist_quantile(h, 0.9991), 5000000, 0.005);
     assert_int_equal(hist_quantile(h, 1.0), 5000000);
     free(h);
@@ -128,13 +128,13 @@ merge_equals_single_recording(void **state)
     struct hist *a = hist_alloc(), *b = hist_alloc(), *all = hist_alloc(), *empty = hist_alloc();
     uint64_t x = 88172645463325252ull;
     for (int i = 0; i < 200000; i++) {
-        x ^= x << 13, x ^= x >> 7, x ^= x << 17;          /* xorshift64 */
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift64 */
         uint64_t v = x % 50000000;
         hist_record(i % 3 ? a : b, v);
         hist_record(all, v);
     }
     hist_merge(a, b);
-    hist_merge(a, empty);                                 /* no effect */
+    hist_merge(a, empty); /* no effect */
     assert_int_equal(a->n, all->n);
     assert_int_equal(a->min, all->min);
     assert_int_equal(a->max, all->max);
@@ -142,7 +142,7 @@ merge_equals_single_recording(void **state)
         assert_int_equal(a->counts[i], all->counts[i]);
     assert_int_equal(hist_quantile(a, 0.99), hist_quantile(all, 0.99));
 
-    hist_merge(empty, all);                               /* into an empty one */
+    hist_merge(empty, all); /* into an empty one */
     assert_int_equal(empty->min, all->min);
     assert_int_equal(hist_quantile(empty, 0.5), hist_quantile(all, 0.5));
     free(a);

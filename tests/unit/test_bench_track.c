@@ -34,9 +34,9 @@ duplicates_and_reordering(void **state)
     track_init(&t);
     track_add(&t, 0);
     track_add(&t, 2);
-    assert_int_equal(track_add(&t, 1), 1);   /* late: new, but out of order */
-    assert_int_equal(track_add(&t, 2), 0);   /* repeat */
-    assert_int_equal(track_add(&t, 0), 0);   /* repeat, however late */
+    assert_int_equal(track_add(&t, 1), 1); /* late: new, but out of order */
+    assert_int_equal(track_add(&t, 2), 0); /* repeat */
+    assert_int_equal(track_add(&t, 0), 0); /* repeat, however late */
     assert_int_equal(t.n_unique, 3);
     assert_int_equal(t.n_dup, 2);
     assert_int_equal(t.n_ooo, 1);
@@ -56,7 +56,7 @@ losses_and_exemptions(void **state)
     assert_int_equal(track_missing(&t, 1002, NULL, 0), 5);
     /* 998..1001 were still unacknowledged at the end: not owed. 10 was refused. */
     uint32_t exempt[] = {998, 999, 1000, 1001, 10, 5000};
-    assert_int_equal(track_missing(&t, 1002, exempt, 6), 1);   /* only 500 */
+    assert_int_equal(track_missing(&t, 1002, exempt, 6), 1); /* only 500 */
     /* Fewer sent than the bitmap holds: only [0, n_sent) counts. */
     assert_int_equal(track_missing(&t, 64, NULL, 0), 1);
     assert_int_equal(track_missing(&t, 0, NULL, 0), 0);
@@ -96,7 +96,7 @@ union_of_members(void **state)
     track_init(&u);
     for (uint32_t s = 0; s < 10000; s++)
         track_add(s % 2 ? &a : &b, s);
-    track_add(&a, 4);                        /* also delivered to the other member */
+    track_add(&a, 4); /* also delivered to the other member */
     track_union(&u, &a);
     track_union(&u, &b);
     assert_int_equal(u.n_unique, 10000);
@@ -112,12 +112,9 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(in_order_stream),
-        cmocka_unit_test(duplicates_and_reordering),
-        cmocka_unit_test(losses_and_exemptions),
-        cmocka_unit_test(nothing_received),
-        cmocka_unit_test(sparse_growth),
-        cmocka_unit_test(union_of_members),
+        cmocka_unit_test(in_order_stream),       cmocka_unit_test(duplicates_and_reordering),
+        cmocka_unit_test(losses_and_exemptions), cmocka_unit_test(nothing_received),
+        cmocka_unit_test(sparse_growth),         cmocka_unit_test(union_of_members),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -88,7 +88,7 @@ publish_template_decodes(void **state)
             uint64_t ts;
             buf_init(&b);
             wire_pubtmpl_init(&t, version, SLICE("app/p2p/pb1-s3"), qos, 200);
-            for (int i = 0; i < 2; i++) {        /* the template is reused as is */
+            for (int i = 0; i < 2; i++) { /* the template is reused as is */
                 b.len = 0;
                 wire_reserve(&b, wire_pubtmpl_len(&t));
                 wire_publish(&b, &t, (uint16_t)(qos ? 77 + i : 0), 3, 41 + i, 123456789012ull);
@@ -163,10 +163,13 @@ broker_packets_parse(void **state)
     uint32_t pub = 5, seq = 9;
     memcpy(payload, &pub, 4);
     memcpy(payload + 4, &seq, 4);
-    struct mqtt_publish p = {.qos = 2, .topic = SLICE("a/b"), .packet_id = 300,
+    struct mqtt_publish p = {.qos = 2,
+                             .topic = SLICE("a/b"),
+                             .packet_id = 300,
                              .payload = slice_make(payload, sizeof(payload))};
     uint32_t sub_id = 12345;
-    p.props.has = MQTT_PROP_BIT(MQTT_PROP_MESSAGE_EXPIRY) | MQTT_PROP_BIT(MQTT_PROP_SUBSCRIPTION_ID);
+    p.props.has =
+        MQTT_PROP_BIT(MQTT_PROP_MESSAGE_EXPIRY) | MQTT_PROP_BIT(MQTT_PROP_SUBSCRIPTION_ID);
     p.props.message_expiry = 60;
     p.props.sub_ids = &sub_id;
     p.props.n_sub_ids = 1;
@@ -224,12 +227,9 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(connect_decodes),
-        cmocka_unit_test(subscribe_decodes),
-        cmocka_unit_test(publish_template_decodes),
-        cmocka_unit_test(acks_decode),
-        cmocka_unit_test(broker_packets_parse),
-        cmocka_unit_test(fixed_header_edges),
+        cmocka_unit_test(connect_decodes),          cmocka_unit_test(subscribe_decodes),
+        cmocka_unit_test(publish_template_decodes), cmocka_unit_test(acks_decode),
+        cmocka_unit_test(broker_packets_parse),     cmocka_unit_test(fixed_header_edges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -905,7 +905,7 @@ crash_round(const char *dir, enum store_sync sync, uint64_t reports)
     double until = now_s() + 60;
     while (seen < reports) {
         struct pollfd pfd = {p[0], POLLIN, 0};
-        int64_t v;
+        int64_t v = 0;
         if (now_s() > until || poll(&pfd, 1, 10000) <= 0 ||
             read(p[0], &v, sizeof(v)) != sizeof(v)) {
             kill(pid, SIGKILL);

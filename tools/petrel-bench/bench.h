@@ -38,30 +38,31 @@ struct opts {
     const char *host;
     uint16_t port;
     enum scenario scenario;
-    int version;                /* 4 (MQTT 3.1.1) or 5 */
+    int version; /* 4 (MQTT 3.1.1) or 5 */
     uint8_t qos;
-    uint32_t size;              /* payload bytes */
-    double rate;                /* messages/s per publisher; 0: unlimited (closed loop) */
-    uint32_t inflight;          /* QoS 1/2 window per publisher */
-    uint32_t outstanding;       /* bytes a publisher may have sent and not seen delivered */
-    double duration;            /* seconds measured */
-    double warmup;              /* seconds before, not counted */
-    double drain;               /* at most this many seconds after, for stragglers */
-    uint32_t clients;           /* pairs (pairs, p2p) or connections (conn) */
-    uint32_t publishers;        /* fanin, shared; 0: clients */
-    uint32_t subscribers;       /* fanout, shared; 0: clients */
-    uint32_t background_subs;   /* unrelated filters subscribed before the run */
+    uint32_t size;                  /* payload bytes */
+    double rate;                    /* messages/s per publisher; 0: unlimited (closed loop) */
+    uint32_t inflight;              /* QoS 1/2 window per publisher */
+    uint32_t outstanding;           /* bytes a publisher may have sent and not seen delivered */
+    double duration;                /* seconds measured */
+    double warmup;                  /* seconds before, not counted */
+    double drain;                   /* at most this many seconds after, for stragglers */
+    double settle;                  /* seconds between set-up and the run (broker catching up) */
+    uint32_t clients;               /* pairs (pairs, p2p) or connections (conn) */
+    uint32_t publishers;            /* fanin, shared; 0: clients */
+    uint32_t subscribers;           /* fanout, shared; 0: clients */
+    uint32_t background_subs;       /* unrelated filters subscribed before the run */
     const char *background_pattern; /* printf pattern with one %u, e.g. "bg/%u/+/x" */
-    double conn_rate;           /* conn: new connections/s; 0: as fast as they complete */
-    uint32_t connecting;        /* connection set-ups in progress at once, per thread */
-    const char *parent;         /* p2p parent topic */
-    bool p2p_subscribe;         /* p2p receivers also subscribe to their own P2P topic */
-    bool persistent;            /* persistent sessions: clean 0 (3.1.1), expiry 300 s (5) */
-    const char *client_prefix;  /* client ids and topics start with it */
-    const char *group;          /* shared subscription group */
+    double conn_rate;               /* conn: new connections/s; 0: as fast as they complete */
+    uint32_t connecting;            /* connection set-ups in progress at once, per thread */
+    const char *parent;             /* p2p parent topic */
+    bool p2p_subscribe;             /* p2p receivers also subscribe to their own P2P topic */
+    bool persistent;                /* persistent sessions: clean 0 (3.1.1), expiry 300 s (5) */
+    const char *client_prefix;      /* client ids and topics start with it */
+    const char *group;              /* shared subscription group */
     uint32_t threads;
-    uint16_t keepalive;         /* seconds */
-    bool quiet;                 /* no human summary on stderr */
+    uint16_t keepalive; /* seconds */
+    bool quiet;         /* no human summary on stderr */
 };
 
 /* Fill `o` from the command line. Returns 0, 1 when --help was asked (usage printed), or -1
@@ -77,7 +78,7 @@ struct link;
 /* One publisher. Fields under "thread" belong to its owning thread during the run and are
  * read by main after the threads have joined. */
 struct pub {
-    uint32_t id;                /* carried in every payload */
+    uint32_t id; /* carried in every payload */
     uint32_t thread;
     char *client_id;
     char *topic;
@@ -95,19 +96,19 @@ struct pub {
 
     /* thread */
     struct link *link;
-    uint32_t sent;              /* next sequence number */
-    uint64_t sent_measured;     /* sent inside the measured window */
-    uint64_t next_ns;           /* rate mode: when the stream started (sequence 0 due) */
-    uint32_t written_off;       /* stalled messages counted as delivered (see flow.c) */
-    uint32_t last_fb;           /* stall detection */
+    uint32_t sent;          /* next sequence number */
+    uint64_t sent_measured; /* sent inside the measured window */
+    uint64_t next_ns;       /* rate mode: when the stream started (sequence 0 due) */
+    uint32_t written_off;   /* stalled messages counted as delivered (see flow.c) */
+    uint32_t last_fb;       /* stall detection */
     uint64_t last_fb_ns;
-    uint32_t window;            /* QoS 1/2: effective inflight window */
+    uint32_t window; /* QoS 1/2: effective inflight window */
     uint32_t n_inflight;
-    uint32_t *slot_seq;         /* QoS 1/2, by packet id - 1: sequence in flight */
-    uint8_t *slot_state;        /* 0 free, 1 waiting PUBACK/PUBREC, 2 waiting PUBCOMP */
-    uint16_t *free_ids;         /* stack of free packet ids */
+    uint32_t *slot_seq;  /* QoS 1/2, by packet id - 1: sequence in flight */
+    uint8_t *slot_state; /* 0 free, 1 waiting PUBACK/PUBREC, 2 waiting PUBCOMP */
+    uint16_t *free_ids;  /* stack of free packet ids */
     uint32_t n_free;
-    uint32_t *refused;          /* sequences the broker refused (MQTT 5 reason >= 0x80) */
+    uint32_t *refused; /* sequences the broker refused (MQTT 5 reason >= 0x80) */
     uint32_t n_refused, refused_cap;
     uint64_t n_acked;
 };
@@ -117,15 +118,15 @@ struct recv {
     uint32_t id;
     uint32_t thread;
     char *client_id;
-    char **filters;             /* what it subscribes to; n_filters may be 0 (p2p) */
+    char **filters; /* what it subscribes to; n_filters may be 0 (p2p) */
     uint32_t n_filters;
     /* Streams: one per publisher it may hear from. With n_src == 1 the only source is
      * publisher src0; otherwise streams are indexed by publisher id. */
     uint32_t n_src;
     uint32_t src0;
     struct track *streams;
-    _Atomic uint32_t **fb;      /* per stream: the publisher's feedback slot for us */
-    bool fb_count;              /* store counts (shared group), not highest sequences */
+    _Atomic uint32_t **fb; /* per stream: the publisher's feedback slot for us */
+    bool fb_count;         /* store counts (shared group), not highest sequences */
     struct link *link;
 };
 
@@ -135,9 +136,9 @@ struct plan {
     uint32_t n_pubs;
     struct recv *recvs;
     uint32_t n_recvs;
-    uint32_t n_bg;              /* background connections (thread 0) */
-    uint32_t n_idle;            /* conn scenario: idle connections */
-    uint32_t recv_qos;          /* QoS of the subscriptions */
+    uint32_t n_bg;     /* background connections (thread 0) */
+    uint32_t n_idle;   /* conn scenario: idle connections */
+    uint32_t recv_qos; /* QoS of the subscriptions */
 };
 
 /* Build the plan for `o` (which must outlive it). Aborts on out of memory. */

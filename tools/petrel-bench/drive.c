@@ -198,7 +198,7 @@ enter_phase(struct drive *d, int ph)
         for (uint32_t i = 0; i < d->n_pubs; i++) {
             struct pub *p = d->pubs[i];
             p->next_ns = r->t_run;
-            if (d->o->rate > 0)   /* stagger the publishers over one period */
+            if (d->o->rate > 0) /* stagger the publishers over one period */
                 p->next_ns += (uint64_t)(1e9 / d->o->rate * p->id / d->plan->n_pubs);
             p->last_fb_ns = r->t_run;
         }
@@ -222,7 +222,7 @@ on_event(struct drive *d, struct link *l, uint32_t ev)
             return;
         }
         l->state = LS_CONNACK;
-        link_dirty(d, l);           /* the CONNECT */
+        link_dirty(d, l); /* the CONNECT */
     } else if ((ev & EPOLLOUT) && l->want_write) {
         l->want_write = false;
         link_dirty(d, l);

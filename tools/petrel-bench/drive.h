@@ -16,13 +16,13 @@
 #include "petrel-bench/hist.h"
 
 enum phase {
-    PH_SETUP_BG = 0,     /* background subscriptions (thread 0) */
-    PH_SETUP_RECV,       /* receivers connect and subscribe */
-    PH_SETUP_PUB,        /* publishers connect */
-    PH_SETUP_IDLE,       /* conn scenario: idle connections, at --conn-rate */
-    PH_RUN,              /* warm-up, then the measured window, then publishers stop */
-    PH_DRAIN,            /* stragglers arrive, acks complete */
-    PH_STOP,             /* DISCONNECT, close, thread ends */
+    PH_SETUP_BG = 0, /* background subscriptions (thread 0) */
+    PH_SETUP_RECV,   /* receivers connect and subscribe */
+    PH_SETUP_PUB,    /* publishers connect */
+    PH_SETUP_IDLE,   /* conn scenario: idle connections, at --conn-rate */
+    PH_RUN,          /* warm-up, then the measured window, then publishers stop */
+    PH_DRAIN,        /* stragglers arrive, acks complete */
+    PH_STOP,         /* DISCONNECT, close, thread ends */
 };
 
 struct run {
@@ -31,30 +31,30 @@ struct run {
     struct sockaddr_storage addr;
     socklen_t addr_len;
     /* Monotonic ns, written before phase becomes PH_RUN (release) and read after (acquire). */
-    uint64_t t_run;           /* publishers start */
-    uint64_t t_meas;          /* measured window [t_meas, t_end) */
-    uint64_t t_end;           /* publishers stop */
+    uint64_t t_run;  /* publishers start */
+    uint64_t t_meas; /* measured window [t_meas, t_end) */
+    uint64_t t_end;  /* publishers stop */
     _Atomic int phase;
 };
 
 struct drive_out {
     /* Read by main during the run. */
-    _Atomic uint32_t n_ready;     /* connections set up (CONNACK, SUBACKs), all phases */
-    _Atomic uint32_t n_failed;    /* conn scenario: connections that could not be set up */
-    _Atomic bool drained;         /* in PH_DRAIN: every publisher of ours is fully delivered */
-    _Atomic bool fatal;           /* the run cannot go on; reason says why */
-    char reason[256];             /* first error (fatal or not); written before `fatal` */
+    _Atomic uint32_t n_ready;  /* connections set up (CONNACK, SUBACKs), all phases */
+    _Atomic uint32_t n_failed; /* conn scenario: connections that could not be set up */
+    _Atomic bool drained;      /* in PH_DRAIN: every publisher of ours is fully delivered */
+    _Atomic bool fatal;        /* the run cannot go on; reason says why */
+    char reason[256];          /* first error (fatal or not); written before `fatal` */
 
     /* Read by main after the thread ended. */
-    struct hist lat;              /* end-to-end latency of messages received in the window, ns */
-    struct hist conn_lat;         /* TCP connect() to CONNACK, ns */
-    uint64_t received;            /* messages received in the measured window */
-    uint64_t received_all;        /* ... at any time */
-    uint64_t errors;              /* protocol errors, refused messages, lost connections */
-    uint64_t dropped;             /* connections lost after set-up */
-    uint64_t n_connected;         /* conn scenario: connections that got a CONNACK */
-    uint64_t t_first_connect;     /* conn scenario: first connect(), ns; 0 if none */
-    uint64_t t_last_connack;      /* ... last CONNACK or failure */
+    struct hist lat;          /* end-to-end latency of messages received in the window, ns */
+    struct hist conn_lat;     /* TCP connect() to CONNACK, ns */
+    uint64_t received;        /* messages received in the measured window */
+    uint64_t received_all;    /* ... at any time */
+    uint64_t errors;          /* protocol errors, refused messages, lost connections */
+    uint64_t dropped;         /* connections lost after set-up */
+    uint64_t n_connected;     /* conn scenario: connections that got a CONNACK */
+    uint64_t t_first_connect; /* conn scenario: first connect(), ns; 0 if none */
+    uint64_t t_last_connack;  /* ... last CONNACK or failure */
 };
 
 struct drive;

@@ -39,7 +39,7 @@ flow_start(struct drive *d, struct pub *p, uint16_t server_receive_max)
     p->free_ids = xcalloc(w, sizeof(*p->free_ids));
     p->n_free = w;
     for (uint32_t i = 0; i < w; i++)
-        p->free_ids[i] = (uint16_t)(w - i);       /* popped from the end: 1, 2, ... */
+        p->free_ids[i] = (uint16_t)(w - i); /* popped from the end: 1, 2, ... */
 }
 
 uint32_t

@@ -22,7 +22,7 @@ hist_index(uint64_t v)
 {
     if (v < 2 * (uint64_t)HIST_SUB)
         return (uint32_t)v;
-    unsigned top = 63u - (unsigned)__builtin_clzll(v);   /* >= HIST_SUB_BITS + 1 */
+    unsigned top = 63u - (unsigned)__builtin_clzll(v); /* >= HIST_SUB_BITS + 1 */
     unsigned shift = top - HIST_SUB_BITS;
     return shift * HIST_SUB + (uint32_t)(v >> shift);
 }

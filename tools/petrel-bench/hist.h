@@ -14,13 +14,13 @@
 #include <stdint.h>
 
 #define HIST_SUB_BITS 7
-#define HIST_SUB (1u << HIST_SUB_BITS)                     /* 128 */
+#define HIST_SUB (1u << HIST_SUB_BITS) /* 128 */
 /* The largest index is for UINT64_MAX: shift 64 - 1 - HIST_SUB_BITS, mantissa 2 * SUB - 1. */
 #define HIST_BUCKETS ((64 - HIST_SUB_BITS) * HIST_SUB + HIST_SUB)
 
 struct hist {
-    uint64_t n;          /* values recorded */
-    uint64_t min;        /* UINT64_MAX while empty */
+    uint64_t n;   /* values recorded */
+    uint64_t min; /* UINT64_MAX while empty */
     uint64_t max;
     uint64_t counts[HIST_BUCKETS];
 };

@@ -13,11 +13,11 @@
 #include "petrel-bench/bench.h"
 #include "petrel-bench/drive.h"
 
-#define READS_PER_WAKE 8          /* reads of one socket before others get a turn */
-#define PUB_BATCH 1024            /* messages per publisher per loop iteration */
-#define BG_PER_CONN 50000         /* background filters per connection */
-#define BG_PER_PACKET 100         /* ... per SUBSCRIBE */
-#define STALL_NS 200000000ull     /* no delivery progress for this long: write off */
+#define READS_PER_WAKE 8      /* reads of one socket before others get a turn */
+#define PUB_BATCH 1024        /* messages per publisher per loop iteration */
+#define BG_PER_CONN 50000     /* background filters per connection */
+#define BG_PER_PACKET 100     /* ... per SUBSCRIBE */
+#define STALL_NS 200000000ull /* no delivery progress for this long: write off */
 
 enum link_kind { LK_PUB = 0, LK_RECV, LK_BG, LK_IDLE };
 
@@ -29,20 +29,20 @@ enum link_state { LS_NEW = 0, LS_TCP, LS_CONNACK, LS_SUBACK, LS_READY, LS_CLOSED
 
 struct link {
     int fd;
-    uint8_t kind;                 /* enum link_kind */
-    uint8_t state;                /* enum link_state */
-    bool dirty;                   /* on the thread's flush list */
-    bool read_pending;            /* on the thread's read-again list */
-    bool want_write;              /* the socket was full: wait for EPOLLOUT */
-    uint32_t idx;                 /* index among its kind (client id number) */
-    struct pub *pub;              /* LK_PUB */
-    struct recv *recv;            /* LK_RECV */
-    struct buf out;               /* bytes to send, flushed once per loop iteration */
-    uint8_t *part;                /* an incomplete packet kept between reads */
+    uint8_t kind;      /* enum link_kind */
+    uint8_t state;     /* enum link_state */
+    bool dirty;        /* on the thread's flush list */
+    bool read_pending; /* on the thread's read-again list */
+    bool want_write;   /* the socket was full: wait for EPOLLOUT */
+    uint32_t idx;      /* index among its kind (client id number) */
+    struct pub *pub;   /* LK_PUB */
+    struct recv *recv; /* LK_RECV */
+    struct buf out;    /* bytes to send, flushed once per loop iteration */
+    uint8_t *part;     /* an incomplete packet kept between reads */
     uint32_t part_len, part_cap;
     uint32_t subacks_pending;
-    uint64_t t_start;             /* connect() */
-    uint64_t last_tx;             /* last send, for keepalive */
+    uint64_t t_start; /* connect() */
+    uint64_t last_tx; /* last send, for keepalive */
 };
 
 struct drive {
@@ -55,30 +55,30 @@ struct drive {
 
     struct link *links;
     uint32_t n_links;
-    struct link **setup[4];       /* links to start in PH_SETUP_BG .. PH_SETUP_IDLE */
+    struct link **setup[4]; /* links to start in PH_SETUP_BG .. PH_SETUP_IDLE */
     uint32_t n_setup[4];
-    uint32_t next_setup;          /* in the current setup phase */
+    uint32_t next_setup; /* in the current setup phase */
     uint32_t n_connecting;
-    struct pub **pubs;            /* publishers of this thread */
+    struct pub **pubs; /* publishers of this thread */
     uint32_t n_pubs;
 
     struct link **dirty;
     uint32_t n_dirty;
-    struct link **again;          /* read_pending links */
+    struct link **again; /* read_pending links */
     uint32_t n_again;
 
-    uint8_t *rbuf;                /* every read lands here; leftovers go to link->part */
+    uint8_t *rbuf; /* every read lands here; leftovers go to link->part */
     size_t rbuf_cap;
 
     uint64_t now;
     int phase;
     uint64_t phase_start;
-    uint64_t t_meas, t_end;       /* measured window; UINT64_MAX before PH_RUN */
-    bool more;                    /* work left for the next iteration at once */
-    bool blocked;                 /* a publisher waits for delivery feedback */
-    uint64_t next_due;            /* rate mode: earliest moment a publisher has to send */
-    uint64_t next_sweep;          /* keepalive sweep */
-    uint32_t window_msgs;         /* --outstanding in messages */
+    uint64_t t_meas, t_end; /* measured window; UINT64_MAX before PH_RUN */
+    bool more;              /* work left for the next iteration at once */
+    bool blocked;           /* a publisher waits for delivery feedback */
+    uint64_t next_due;      /* rate mode: earliest moment a publisher has to send */
+    uint64_t next_sweep;    /* keepalive sweep */
+    uint32_t window_msgs;   /* --outstanding in messages */
 
     struct drive_out out;
 };
@@ -99,8 +99,7 @@ void link_close(struct link *l);
 void link_client_id(const struct drive *d, const struct link *l, char *buf, size_t len);
 
 /* proto.c: one complete packet from the broker. */
-void proto_packet(struct drive *d, struct link *l, uint8_t type, uint8_t flags,
-                  struct slice body);
+void proto_packet(struct drive *d, struct link *l, uint8_t type, uint8_t flags, struct slice body);
 
 /* flow.c: publishers. */
 void flow_start(struct drive *d, struct pub *p, uint16_t server_receive_max);

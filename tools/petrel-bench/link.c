@@ -166,8 +166,8 @@ parse(struct drive *d, struct link *l, size_t total)
         uint8_t type, flags;
         uint32_t rem;
         size_t hl;
-        int rc = wire_fixed_header(slice_make(d->rbuf + pos, total - pos), &type, &flags, &rem,
-                                   &hl);
+        int rc =
+            wire_fixed_header(slice_make(d->rbuf + pos, total - pos), &type, &flags, &rem, &hl);
         if (rc == 0)
             break;
         if (rc < 0) {
@@ -206,7 +206,7 @@ link_read(struct drive *d, struct link *l)
             link_fail(d, l, "connection closed by the broker");
             return;
         }
-        d->now = drive_now();   /* the arrival time of everything in this read */
+        d->now = drive_now(); /* the arrival time of everything in this read */
         size_t total = have + (size_t)n;
         size_t used = parse(d, l, total);
         if (l->state == LS_CLOSED)

@@ -157,8 +157,8 @@ run_phases(struct run *r, struct drive **d, uint32_t n, char *buf, size_t buf_le
         if (ph == PH_SETUP_BG)
             secs += o->background_subs / 2000.0;
         set_phase(r, ph);
-        why = wait_setup(d, n, target, drive_now() + (uint64_t)(secs * 1e9),
-                         ph == PH_SETUP_IDLE, buf, buf_len);
+        why = wait_setup(d, n, target, drive_now() + (uint64_t)(secs * 1e9), ph == PH_SETUP_IDLE,
+                         buf, buf_len);
         if (why)
             return why;
     }
@@ -215,14 +215,18 @@ main(int argc, char **argv)
         started++;
     }
 
+    uint64_t t_begin = drive_now();
     if (!why)
         why = run_phases(&r, d, started, buf, sizeof(buf));
+    res.setup_s = (double)(drive_now() - t_begin) / 1e9;
+    if (!why && o.settle > 0)
+        why = sleep_until(d, started, drive_now() + (uint64_t)(o.settle * 1e9));
     double cpu0 = 0, cpu1 = 0;
     if (!why) {
         r.t_run = drive_now();
         r.t_meas = r.t_run + (uint64_t)(o.warmup * 1e9);
         r.t_end = r.t_meas + (uint64_t)(o.duration * 1e9);
-        if (o.scenario == SCEN_CONN)   /* hold: nothing to warm up */
+        if (o.scenario == SCEN_CONN) /* hold: nothing to warm up */
             r.t_meas = r.t_run, r.t_end = r.t_run + (uint64_t)(o.duration * 1e9);
         set_phase(&r, PH_RUN);
         why = sleep_until(d, started, r.t_meas);

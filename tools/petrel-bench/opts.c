@@ -22,39 +22,39 @@ opts_scenario_name(enum scenario s)
 void
 opts_usage(FILE *f)
 {
-    fputs(
-        "usage: petrel-bench [options]\n"
-        "  --scenario S        pairs | fanin | fanout | p2p | shared | conn   (pairs)\n"
-        "  --host H --port P   broker address                    (127.0.0.1 1883)\n"
-        "  --mqtt 3|5          protocol: 3 is MQTT 3.1.1          (3)\n"
-        "  --qos 0|1|2         publish and subscribe QoS          (0)\n"
-        "  --size BYTES        payload size, at least 16          (64)\n"
-        "  --rate R            messages/s per publisher; 0 = unlimited, closed loop   (0)\n"
-        "  --inflight N        QoS 1/2 window per publisher       (20)\n"
-        "  --outstanding B     bytes a publisher may have sent and not yet seen delivered\n"
-        "                      (any QoS; bounds what the broker buffers)  (16384)\n"
-        "  --duration S        measured seconds                   (10)\n"
-        "  --warmup S          seconds before measuring           (2)\n"
-        "  --drain S           at most this long for stragglers   (2)\n"
-        "  --clients N         pairs (pairs, p2p), connections (conn)   (10)\n"
-        "  --publishers P      fanin, shared                      (= clients)\n"
-        "  --subscribers S     fanout, shared                     (= clients)\n"
-        "  --background-subs N subscribe N unrelated filters first (0)\n"
-        "  --background-pattern F   those filters, one %u         (bg/%u/+/x)\n"
-        "  --conn-rate R       conn: connections opened per second; 0 = unlimited (0)\n"
-        "  --connecting N      connection set-ups in progress at once, per thread (64)\n"
-        "  --parent TOPIC      p2p parent topic                   (app)\n"
-        "  --p2p-subscribe     p2p receivers also subscribe to their own P2P topic\n"
-        "                      (to run the p2p load on a broker without P2P)\n"
-        "  --persistent        persistent sessions (clean session 0; MQTT 5: expiry 300 s),\n"
-        "                      so that a durable broker stores the traffic\n"
-        "  --group NAME        shared subscription group          (pb)\n"
-        "  --client-prefix S   client ids and topics start with S (pb<pid>)\n"
-        "  --threads N         event loops                        (1)\n"
-        "  --keepalive S       MQTT keepalive                     (60)\n"
-        "  --quiet             no summary on stderr\n"
-        "Prints one JSON line per run on stdout; exits 1 when the run could not be done.\n",
-        f);
+    fputs("usage: petrel-bench [options]\n"
+          "  --scenario S        pairs | fanin | fanout | p2p | shared | conn   (pairs)\n"
+          "  --host H --port P   broker address                    (127.0.0.1 1883)\n"
+          "  --mqtt 3|5          protocol: 3 is MQTT 3.1.1          (3)\n"
+          "  --qos 0|1|2         publish and subscribe QoS          (0)\n"
+          "  --size BYTES        payload size, at least 16          (64)\n"
+          "  --rate R            messages/s per publisher; 0 = unlimited, closed loop   (0)\n"
+          "  --inflight N        QoS 1/2 window per publisher       (20)\n"
+          "  --outstanding B     bytes a publisher may have sent and not yet seen delivered\n"
+          "                      (any QoS; bounds what the broker buffers)  (16384)\n"
+          "  --duration S        measured seconds                   (10)\n"
+          "  --warmup S          seconds before measuring           (2)\n"
+          "  --drain S           at most this long for stragglers   (2)\n"
+          "  --settle S          wait this long after set-up before starting (0)\n"
+          "  --clients N         pairs (pairs, p2p), connections (conn)   (10)\n"
+          "  --publishers P      fanin, shared                      (= clients)\n"
+          "  --subscribers S     fanout, shared                     (= clients)\n"
+          "  --background-subs N subscribe N unrelated filters first (0)\n"
+          "  --background-pattern F   those filters, one %u         (bg/%u/+/x)\n"
+          "  --conn-rate R       conn: connections opened per second; 0 = unlimited (0)\n"
+          "  --connecting N      connection set-ups in progress at once, per thread (64)\n"
+          "  --parent TOPIC      p2p parent topic                   (app)\n"
+          "  --p2p-subscribe     p2p receivers also subscribe to their own P2P topic\n"
+          "                      (to run the p2p load on a broker without P2P)\n"
+          "  --persistent        persistent sessions (clean session 0; MQTT 5: expiry 300 s),\n"
+          "                      so that a durable broker stores the traffic\n"
+          "  --group NAME        shared subscription group          (pb)\n"
+          "  --client-prefix S   client ids and topics start with S (pb<pid>)\n"
+          "  --threads N         event loops                        (1)\n"
+          "  --keepalive S       MQTT keepalive                     (60)\n"
+          "  --quiet             no summary on stderr\n"
+          "Prints one JSON line per run on stdout; exits 1 when the run could not be done.\n",
+          f);
 }
 
 static int
@@ -68,8 +68,7 @@ fail(char *err, size_t err_len, const char *f, ...)
 }
 
 static int
-num(const char *name, const char *s, double lo, double hi, double *out, char *err,
-    size_t err_len)
+num(const char *name, const char *s, double lo, double hi, double *out, char *err, size_t err_len)
 {
     char *end;
     errno = 0;
@@ -111,9 +110,35 @@ pattern_ok(const char *f)
 }
 
 enum {
-    O_HOST = 256, O_PORT, O_SCEN, O_MQTT, O_QOS, O_SIZE, O_RATE, O_INFL, O_Q0W, O_DUR, O_WARM,
-    O_DRAIN, O_CLIENTS, O_PUBS, O_SUBS, O_BG, O_BGPAT, O_CRATE, O_PARENT, O_P2PSUB, O_PERSIST, O_GROUP,
-    O_PREFIX, O_THREADS, O_KA, O_QUIET, O_HELP, O_CONNECTING,
+    O_HOST = 256,
+    O_PORT,
+    O_SCEN,
+    O_MQTT,
+    O_QOS,
+    O_SIZE,
+    O_RATE,
+    O_INFL,
+    O_Q0W,
+    O_DUR,
+    O_WARM,
+    O_DRAIN,
+    O_CLIENTS,
+    O_PUBS,
+    O_SUBS,
+    O_BG,
+    O_BGPAT,
+    O_CRATE,
+    O_PARENT,
+    O_P2PSUB,
+    O_PERSIST,
+    O_GROUP,
+    O_PREFIX,
+    O_THREADS,
+    O_KA,
+    O_QUIET,
+    O_HELP,
+    O_CONNECTING,
+    O_SETTLE,
 };
 
 static const struct option longopts[] = {
@@ -129,6 +154,7 @@ static const struct option longopts[] = {
     {"duration", required_argument, NULL, O_DUR},
     {"warmup", required_argument, NULL, O_WARM},
     {"drain", required_argument, NULL, O_DRAIN},
+    {"settle", required_argument, NULL, O_SETTLE},
     {"clients", required_argument, NULL, O_CLIENTS},
     {"publishers", required_argument, NULL, O_PUBS},
     {"subscribers", required_argument, NULL, O_SUBS},
@@ -180,7 +206,9 @@ one(struct opts *o, int c, const char *a, char *err, size_t n)
     uint32_t u;
 
     switch (c) {
-    case O_HOST: o->host = a; return 0;
+    case O_HOST:
+        o->host = a;
+        return 0;
     case O_PORT:
         if (integer("port", a, 1, 65535, &u, err, n))
             return -1;
@@ -207,31 +235,50 @@ one(struct opts *o, int c, const char *a, char *err, size_t n)
             return -1;
         o->qos = (uint8_t)u;
         return 0;
-    case O_SIZE: return integer("size", a, WIRE_PAYLOAD_MIN, 16 * 1024 * 1024, &o->size, err, n);
-    case O_RATE: return num("rate", a, 0, 1e9, &o->rate, err, n);
-    case O_INFL: return integer("inflight", a, 1, 65535, &o->inflight, err, n);
-    case O_Q0W: return integer("outstanding", a, 1, 1 << 30, &o->outstanding, err, n);
-    case O_DUR: return num("duration", a, 0.1, 86400, &o->duration, err, n);
-    case O_WARM: return num("warmup", a, 0, 3600, &o->warmup, err, n);
-    case O_DRAIN: return num("drain", a, 0, 60, &o->drain, err, n);
-    case O_CLIENTS: return integer("clients", a, 1, 1000000, &o->clients, err, n);
-    case O_PUBS: return integer("publishers", a, 1, 1000000, &o->publishers, err, n);
-    case O_SUBS: return integer("subscribers", a, 1, 1000000, &o->subscribers, err, n);
-    case O_BG: return integer("background-subs", a, 0, 10000000, &o->background_subs, err, n);
+    case O_SIZE:
+        return integer("size", a, WIRE_PAYLOAD_MIN, 16 * 1024 * 1024, &o->size, err, n);
+    case O_RATE:
+        return num("rate", a, 0, 1e9, &o->rate, err, n);
+    case O_INFL:
+        return integer("inflight", a, 1, 65535, &o->inflight, err, n);
+    case O_Q0W:
+        return integer("outstanding", a, 1, 1 << 30, &o->outstanding, err, n);
+    case O_DUR:
+        return num("duration", a, 0.1, 86400, &o->duration, err, n);
+    case O_WARM:
+        return num("warmup", a, 0, 3600, &o->warmup, err, n);
+    case O_DRAIN:
+        return num("drain", a, 0, 60, &o->drain, err, n);
+    case O_SETTLE:
+        return num("settle", a, 0, 600, &o->settle, err, n);
+    case O_CLIENTS:
+        return integer("clients", a, 1, 1000000, &o->clients, err, n);
+    case O_PUBS:
+        return integer("publishers", a, 1, 1000000, &o->publishers, err, n);
+    case O_SUBS:
+        return integer("subscribers", a, 1, 1000000, &o->subscribers, err, n);
+    case O_BG:
+        return integer("background-subs", a, 0, 10000000, &o->background_subs, err, n);
     case O_BGPAT:
         if (!pattern_ok(a))
             return fail(err, n, "--background-pattern: '%s' must hold exactly one %%u", a);
         o->background_pattern = a;
         return 0;
-    case O_CRATE: return num("conn-rate", a, 0, 1e7, &o->conn_rate, err, n);
-    case O_CONNECTING: return integer("connecting", a, 1, 100000, &o->connecting, err, n);
+    case O_CRATE:
+        return num("conn-rate", a, 0, 1e7, &o->conn_rate, err, n);
+    case O_CONNECTING:
+        return integer("connecting", a, 1, 100000, &o->connecting, err, n);
     case O_PARENT:
         if (!*a || *a == '$' || strpbrk(a, "/+#"))
             return fail(err, n, "--parent: '%s' must be one non-empty topic level", a);
         o->parent = a;
         return 0;
-    case O_P2PSUB: o->p2p_subscribe = true; return 0;
-    case O_PERSIST: o->persistent = true; return 0;
+    case O_P2PSUB:
+        o->p2p_subscribe = true;
+        return 0;
+    case O_PERSIST:
+        o->persistent = true;
+        return 0;
     case O_GROUP:
         if (!*a || strpbrk(a, "/+#"))
             return fail(err, n, "--group: '%s' is not a valid share name", a);
@@ -242,14 +289,18 @@ one(struct opts *o, int c, const char *a, char *err, size_t n)
             return fail(err, n, "--client-prefix: '%s' must be 1-200 characters, no / + #", a);
         o->client_prefix = a;
         return 0;
-    case O_THREADS: return integer("threads", a, 1, 256, &o->threads, err, n);
+    case O_THREADS:
+        return integer("threads", a, 1, 256, &o->threads, err, n);
     case O_KA:
         if (integer("keepalive", a, 0, 65535, &u, err, n))
             return -1;
         o->keepalive = (uint16_t)u;
         return 0;
-    case O_QUIET: o->quiet = true; return 0;
-    default: return fail(err, n, "unknown option (try --help)");
+    case O_QUIET:
+        o->quiet = true;
+        return 0;
+    default:
+        return fail(err, n, "unknown option (try --help)");
     }
 }
 

@@ -95,8 +95,8 @@ plan_pairs(struct plan *p, bool p2p)
 }
 
 static void
-plan_many(struct plan *p, uint32_t n_pubs, uint32_t n_recvs, const char *topic,
-          const char *filter, bool shared)
+plan_many(struct plan *p, uint32_t n_pubs, uint32_t n_recvs, const char *topic, const char *filter,
+          bool shared)
 {
     const struct opts *o = p->o;
     bool fanout = n_pubs == 1 && !shared;

@@ -70,8 +70,7 @@ count_streams(struct result *res, const struct plan *p)
 }
 
 void
-report_collect(struct result *res, const struct plan *p, struct drive *const *d,
-               uint32_t n_threads)
+report_collect(struct result *res, const struct plan *p, struct drive *const *d, uint32_t n_threads)
 {
     uint64_t first = UINT64_MAX, last = 0;
 
@@ -143,18 +142,21 @@ report_json(FILE *f, const struct opts *o, const struct plan *p, const struct re
     fprintf(f, "\"lost\":%llu,\"duplicated\":%llu,\"out_of_order\":%llu,\"errors\":%llu,",
             (unsigned long long)res->lost, (unsigned long long)res->duplicated,
             (unsigned long long)res->out_of_order, (unsigned long long)res->errors);
-    fprintf(f, "\"publishers\":%u,\"subscribers\":%u,\"threads\":%u,\"rate\":%g,"
-               "\"inflight\":%u,\"background_subs\":%u,\"warmup_s\":%g,",
-            p->n_pubs, p->n_recvs, o->threads, o->rate, o->inflight, o->background_subs,
-            o->warmup);
-    fprintf(f, "\"sent_total\":%llu,\"received_total\":%llu,\"acked_total\":%llu,"
-               "\"dropped_connections\":%llu,\"bench_cpu\":%.2f",
+    fprintf(f,
+            "\"publishers\":%u,\"subscribers\":%u,\"threads\":%u,\"rate\":%g,"
+            "\"inflight\":%u,\"background_subs\":%u,\"warmup_s\":%g,\"setup_s\":%.3f,"
+            "\"settle_s\":%g,",
+            p->n_pubs, p->n_recvs, o->threads, o->rate, o->inflight, o->background_subs, o->warmup,
+            res->setup_s, o->settle);
+    fprintf(f,
+            "\"sent_total\":%llu,\"received_total\":%llu,\"acked_total\":%llu,"
+            "\"dropped_connections\":%llu,\"bench_cpu\":%.2f",
             (unsigned long long)res->sent_total, (unsigned long long)res->received_total,
-            (unsigned long long)res->acked_total, (unsigned long long)res->dropped,
-            res->bench_cpu);
+            (unsigned long long)res->acked_total, (unsigned long long)res->dropped, res->bench_cpu);
     if (o->scenario == SCEN_CONN)
-        fprintf(f, ",\"connected\":%llu,\"connect_failed\":%llu,\"connect_s\":%.3f,"
-                   "\"connect_rate\":%.1f",
+        fprintf(f,
+                ",\"connected\":%llu,\"connect_failed\":%llu,\"connect_s\":%.3f,"
+                "\"connect_rate\":%.1f",
                 (unsigned long long)res->connected, (unsigned long long)res->connect_failed,
                 res->connect_s, res->connect_rate);
     if (res->error) {
@@ -168,30 +170,32 @@ report_json(FILE *f, const struct opts *o, const struct plan *p, const struct re
 void
 report_human(FILE *f, const struct opts *o, const struct plan *p, const struct result *res)
 {
-    fprintf(f, "petrel-bench %s: MQTT %s QoS %u, %u-byte payloads, %u publishers, "
-               "%u receivers, %u thread(s)\n",
+    fprintf(f,
+            "petrel-bench %s: MQTT %s QoS %u, %u-byte payloads, %u publishers, "
+            "%u receivers, %u thread(s)\n",
             opts_scenario_name(o->scenario), o->version == 5 ? "5" : "3.1.1", o->qos, o->size,
             p->n_pubs, p->n_recvs, o->threads);
     if (o->scenario == SCEN_CONN) {
-        fprintf(f, "  connected %llu of %u (%llu failed) in %.2f s: %.0f connections/s; "
-                   "CONNACK p50 %.0f us, p99 %.0f us\n",
+        fprintf(f,
+                "  connected %llu of %u (%llu failed) in %.2f s: %.0f connections/s; "
+                "CONNACK p50 %.0f us, p99 %.0f us\n",
                 (unsigned long long)res->connected, p->n_idle,
                 (unsigned long long)res->connect_failed, res->connect_s, res->connect_rate,
                 us(&res->lat, 0.5), us(&res->lat, 0.99));
     } else {
-        fprintf(f, "  %.2f s measured: sent %llu, received %llu = %.0f msgs/s\n",
-                res->duration_s, (unsigned long long)res->sent,
-                (unsigned long long)res->received, res->msgs_per_s);
-        fprintf(f, "  latency us: p50 %.0f  p99 %.0f  p99.9 %.0f  max %.0f\n",
-                us(&res->lat, 0.5), us(&res->lat, 0.99), us(&res->lat, 0.999),
+        fprintf(f, "  %.2f s measured: sent %llu, received %llu = %.0f msgs/s\n", res->duration_s,
+                (unsigned long long)res->sent, (unsigned long long)res->received, res->msgs_per_s);
+        fprintf(f, "  latency us: p50 %.0f  p99 %.0f  p99.9 %.0f  max %.0f\n", us(&res->lat, 0.5),
+                us(&res->lat, 0.99), us(&res->lat, 0.999),
                 (double)res->lat.max / 1000.0 * (res->lat.n > 0));
-        fprintf(f, "  lost %llu, duplicated %llu, out of order %llu (whole run: sent %llu, "
-                   "received %llu)\n",
+        fprintf(f,
+                "  lost %llu, duplicated %llu, out of order %llu (whole run: sent %llu, "
+                "received %llu)\n",
                 (unsigned long long)res->lost, (unsigned long long)res->duplicated,
                 (unsigned long long)res->out_of_order, (unsigned long long)res->sent_total,
                 (unsigned long long)res->received_total);
     }
     fprintf(f, "  errors %llu%s%s; petrel-bench used %.0f%% of a core\n",
-            (unsigned long long)res->errors, res->error ? ": " : "",
-            res->error ? res->error : "", res->bench_cpu * 100);
+            (unsigned long long)res->errors, res->error ? ": " : "", res->error ? res->error : "",
+            res->bench_cpu * 100);
 }

@@ -12,18 +12,19 @@
 #include "petrel-bench/hist.h"
 
 struct result {
-    double duration_s;            /* measured window */
-    uint64_t sent;                /* messages sent in the window */
-    uint64_t received;            /* messages received in the window */
+    double duration_s; /* measured window */
+    uint64_t sent;     /* messages sent in the window */
+    uint64_t received; /* messages received in the window */
     uint64_t sent_total, received_total, acked_total;
-    double msgs_per_s;            /* received / duration */
-    struct hist lat;              /* ns */
+    double msgs_per_s; /* received / duration */
+    struct hist lat;   /* ns */
     uint64_t lost, duplicated, out_of_order, errors, dropped;
-    double bench_cpu;             /* CPU seconds of petrel-bench per second of the window */
+    double bench_cpu; /* CPU seconds of petrel-bench per second of the window */
+    double setup_s;   /* start to the end of set-up (connections, subscriptions) */
     /* conn scenario */
     uint64_t connected, connect_failed;
     double connect_s, connect_rate;
-    const char *error;            /* why the run failed, or NULL */
+    const char *error; /* why the run failed, or NULL */
 };
 
 /* Fill `res` from the plan and the finished threads. */

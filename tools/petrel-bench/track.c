@@ -75,8 +75,7 @@ track_missing(const struct track *t, uint32_t n_sent, const uint32_t *exempt, si
     for (uint32_t i = 0; i < full; i++)
         got += (uint64_t)__builtin_popcountll(t->bits[i]);
     if (upto % 64)
-        got += (uint64_t)__builtin_popcountll(t->bits[full] &
-                                              ((UINT64_C(1) << (upto % 64)) - 1));
+        got += (uint64_t)__builtin_popcountll(t->bits[full] & ((UINT64_C(1) << (upto % 64)) - 1));
     uint64_t expected = n_sent;
     for (size_t i = 0; i < n_exempt; i++) {
         if (exempt[i] >= n_sent)

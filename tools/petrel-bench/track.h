@@ -13,12 +13,12 @@
 #include <stdint.h>
 
 struct track {
-    uint64_t *bits;       /* bit s set: sequence s received */
-    uint32_t cap;         /* sequence numbers the bitmap covers (a multiple of 64) */
-    uint32_t hi;          /* highest sequence received + 1; 0 when none */
-    uint64_t n_unique;    /* distinct sequence numbers received */
-    uint64_t n_dup;       /* receptions of a sequence number already received */
-    uint64_t n_ooo;       /* new sequence numbers that arrived after a higher one */
+    uint64_t *bits;    /* bit s set: sequence s received */
+    uint32_t cap;      /* sequence numbers the bitmap covers (a multiple of 64) */
+    uint32_t hi;       /* highest sequence received + 1; 0 when none */
+    uint64_t n_unique; /* distinct sequence numbers received */
+    uint64_t n_dup;    /* receptions of a sequence number already received */
+    uint64_t n_ooo;    /* new sequence numbers that arrived after a higher one */
 };
 
 void track_init(struct track *t);

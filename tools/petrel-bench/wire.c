@@ -80,21 +80,21 @@ wire_connect_session(struct buf *b, int version, struct slice client_id, uint16_
     size_t props = 0;
     if (version == 5)
         props = (receive_max ? 3 : 0) + (persistent ? 5 : 0);
-    uint32_t rem = 2 + 4 + 1 + 1 + 2 + (version == 5 ? (uint32_t)(varint_size(props) + props) : 0)
-                   + 2 + (uint32_t)client_id.len;
+    uint32_t rem = 2 + 4 + 1 + 1 + 2 + (version == 5 ? (uint32_t)(varint_size(props) + props) : 0) +
+                   2 + (uint32_t)client_id.len;
     uint8_t *p = begin(b, WIRE_CONNECT << 4, rem);
     p = put_str(p, SLICE("MQTT"));
     *p++ = (uint8_t)version;
-    *p++ = persistent ? 0x00 : 0x02;         /* clean session / clean start */
+    *p++ = persistent ? 0x00 : 0x02; /* clean session / clean start */
     p = put_u16(p, keepalive);
     if (version == 5) {
         p = put_varint(p, (uint32_t)props);
         if (receive_max) {
-            *p++ = 0x21;                     /* Receive Maximum */
+            *p++ = 0x21; /* Receive Maximum */
             p = put_u16(p, receive_max);
         }
         if (persistent) {
-            *p++ = 0x11;                     /* Session Expiry Interval */
+            *p++ = 0x11; /* Session Expiry Interval */
             *p++ = (uint8_t)(expiry >> 24);
             *p++ = (uint8_t)(expiry >> 16);
             *p++ = (uint8_t)(expiry >> 8);
@@ -112,10 +112,10 @@ wire_subscribe(struct buf *b, int version, uint16_t packet_id, const struct slic
     uint32_t rem = 2 + (version == 5 ? 1 : 0);
     for (size_t i = 0; i < n; i++)
         rem += 2 + (uint32_t)filters[i].len + 1;
-    uint8_t *p = begin(b, WIRE_SUBSCRIBE << 4 | 0x02, rem);   /* [MQTT-3.8.1-1] */
+    uint8_t *p = begin(b, WIRE_SUBSCRIBE << 4 | 0x02, rem); /* [MQTT-3.8.1-1] */
     p = put_u16(p, packet_id);
     if (version == 5)
-        *p++ = 0;                            /* no properties */
+        *p++ = 0; /* no properties */
     for (size_t i = 0; i < n; i++) {
         p = put_str(p, filters[i]);
         *p++ = qos;
@@ -145,8 +145,7 @@ wire_disconnect(struct buf *b)
 }
 
 void
-wire_pubtmpl_init(struct wire_pubtmpl *t, int version, struct slice topic, uint8_t qos,
-                  size_t size)
+wire_pubtmpl_init(struct wire_pubtmpl *t, int version, struct slice topic, uint8_t qos, size_t size)
 {
     uint32_t vh = 2 + (uint32_t)topic.len + (qos ? 2 : 0) + (version == 5 ? 1 : 0);
     uint32_t rem = vh + (uint32_t)size;
@@ -164,7 +163,7 @@ wire_pubtmpl_init(struct wire_pubtmpl *t, int version, struct slice topic, uint8
         p = put_u16(p, 0);
     }
     if (version == 5)
-        *p++ = 0;                            /* no properties */
+        *p++ = 0; /* no properties */
     t->size = size;
 }
 
@@ -260,13 +259,26 @@ skip_props(struct slice in, size_t *pos, struct wire_connack *ack)
         uint8_t id = in.p[p++];
         size_t n;
         switch (id) {
-        case 0x01: case 0x17: case 0x19: case 0x24: case 0x25: case 0x28: case 0x29: case 0x2A:
+        case 0x01:
+        case 0x17:
+        case 0x19:
+        case 0x24:
+        case 0x25:
+        case 0x28:
+        case 0x29:
+        case 0x2A:
             n = 1;
             break;
-        case 0x13: case 0x21: case 0x22: case 0x23:
+        case 0x13:
+        case 0x21:
+        case 0x22:
+        case 0x23:
             n = 2;
             break;
-        case 0x02: case 0x11: case 0x18: case 0x27:
+        case 0x02:
+        case 0x11:
+        case 0x18:
+        case 0x27:
             n = 4;
             break;
         case 0x0B: {
@@ -276,7 +288,14 @@ skip_props(struct slice in, size_t *pos, struct wire_connack *ack)
                 return -1;
             continue;
         }
-        case 0x03: case 0x08: case 0x09: case 0x12: case 0x15: case 0x16: case 0x1A: case 0x1C:
+        case 0x03:
+        case 0x08:
+        case 0x09:
+        case 0x12:
+        case 0x15:
+        case 0x16:
+        case 0x1A:
+        case 0x1C:
         case 0x1F:
             if (end_pos - p < 2)
                 return -1;

@@ -62,10 +62,10 @@ void wire_disconnect(struct buf *b);
 /* A PUBLISH whose topic, QoS and payload size are fixed: everything before the payload is
  * built once, and wire_publish() copies it and fills in the packet id and the payload. */
 struct wire_pubtmpl {
-    uint8_t *head;        /* fixed header, topic, packet id slot, MQTT 5 property length */
+    uint8_t *head; /* fixed header, topic, packet id slot, MQTT 5 property length */
     size_t head_len;
-    size_t pid_off;       /* offset of the packet id in head; 0 at QoS 0 */
-    size_t size;          /* payload bytes */
+    size_t pid_off; /* offset of the packet id in head; 0 at QoS 0 */
+    size_t size;    /* payload bytes */
 };
 
 /* Build the template; `size` >= WIRE_PAYLOAD_MIN. Free with wire_pubtmpl_fini. */

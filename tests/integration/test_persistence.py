@@ -375,6 +375,12 @@ def test_full_disk_refuses_durable_publishes_and_recovers(broker, tmp_path):
             p.close()
         assert refused is not None, "no 0x97 before the deadline"
         assert b.running()
+        # 3.1.1 has no reason code for it: the connection ends, no PUBACK (the client resends
+        # after reconnecting).
+        p3 = RawClient(port, 4)
+        p3.connect("filler3")
+        p3.send(rm.publish("fill/z", payload, qos=1, pid=1, version=4))
+        assert not any(pk.type == rm.PUBACK for pk in p3.expect_closed() + p3.pending)
         assert "store" in b.log()
         filler.unlink()
         ok = False

@@ -370,6 +370,7 @@ persist_submit(struct hub *h)
         log_error("store: batch not submitted: %s", strerror(-rc));
         store_batch_free(h->batch);
         h->batch = store_batch_new(h->all->store);
+        h->put_msg_id = 0; /* the message it held must be put again */
         return;
     }
     h->batch = store_batch_new(h->all->store);

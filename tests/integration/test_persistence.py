@@ -254,6 +254,19 @@ def test_session_expiry_continues_across_restart(broker, tmp_path):
     r.disconnect()
 
 
+def test_offline_session_keeps_its_remaining_expiry(broker, tmp_path):
+    """A session offline at shutdown continues its expiry in wall time: it ends when it would
+    have ended without the restart, not a full interval after it."""
+    data, port = tmp_path / "data", free_port()
+    b = _start(broker, data, port)
+    _persistent(port, "rest", expiry=4).disconnect()
+    t0 = time.monotonic()
+    time.sleep(1.5)
+    b = _restart(b, broker, data, port, "term")
+    time.sleep(max(0.0, t0 + 4.8 - time.monotonic()))
+    _persistent(port, "rest", expiry=4, expect_present=0).disconnect()
+
+
 def test_will_of_a_session_that_expired_while_down(broker, tmp_path):
     data, port = tmp_path / "data", free_port()
     b = _start(broker, data, port)

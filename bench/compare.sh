@@ -12,10 +12,12 @@
 #   --rounds N            runs per broker and scenario (3)
 #   --duration S          measured seconds per run (10)
 #   --warmup S            warm-up seconds per run (2)
-#   --scenarios "A B"     names from the table below (default: the standard set)
+#   --scenarios "A B"     scenario names, see --list (default: the standard set)
 #   --brokers "X Y"       mosquitto, petrel, petrel-wN (Petrel with `workers N`); the ratio is
 #                         last / first                     (mosquitto petrel)
 #   --bench-threads N     petrel-bench --threads (1)
+#   --settle S            petrel-bench --settle: wait S seconds after set-up (0)
+#   --summarize DIR       only print the summary of an earlier run kept in DIR
 #   --out DIR             keep results there (default: a new /tmp/petrel-compare.XXXXXX)
 #   --petrel PATH         broker binary (build/petrel)
 #   --bench PATH          generator binary (build/petrel-bench)
@@ -31,6 +33,8 @@ DURATION=10
 WARMUP=2
 BROKERS="mosquitto petrel"
 BENCH_THREADS=1
+SETTLE=0
+SUMMARIZE=""
 OUT=""
 PETREL_BIN="$ROOT/build/petrel"
 BENCH_BIN="$ROOT/build/petrel-bench"
@@ -60,6 +64,9 @@ for n in 0 10000 100000; do
     k=$([ $n = 0 ] && echo 0 || echo $((n / 1000))k)
     SC[p2p-bg$k]="--scenario p2p --qos 1 --clients 100 --background-subs $n"
     SC[pairs-bg$k]="--scenario pairs --qos 1 --clients 100 --background-subs $n"
+    # and at a fixed 5 000 msgs/s, for latency without queueing
+    SC[p2p-lat-bg$k]="--scenario p2p --qos 1 --clients 100 --rate 50 --background-subs $n"
+    SC[pairs-lat-bg$k]="--scenario pairs --qos 1 --clients 100 --rate 50 --background-subs $n"
 done
 
 # What a broker without P2P needs to carry the p2p load: receivers subscribe to their own
@@ -81,6 +88,8 @@ while [ $# -gt 0 ]; do
     --scenarios) SCENARIOS=$2; shift 2 ;;
     --brokers) BROKERS=$2; shift 2 ;;
     --bench-threads) BENCH_THREADS=$2; shift 2 ;;
+    --settle) SETTLE=$2; shift 2 ;;
+    --summarize) SUMMARIZE=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --petrel) PETREL_BIN=$2; shift 2 ;;
     --bench) BENCH_BIN=$2; shift 2 ;;
@@ -91,26 +100,6 @@ while [ $# -gt 0 ]; do
     *) die "unknown option $1 (try --help)" ;;
     esac
 done
-SCENARIOS=${SCENARIOS:-$DEFAULT_SCENARIOS}
-for s in $SCENARIOS; do [ -n "${SC[$s]:-}" ] || die "unknown scenario '$s' (try --list)"; done
-for b in $BROKERS; do
-    case "$b" in mosquitto|petrel|petrel-w[0-9]*) ;; *) die "unknown broker '$b'" ;; esac
-done
-[ -x "$BENCH_BIN" ] || die "$BENCH_BIN not found: build it (make, or cmake + make petrel-bench)"
-case " $BROKERS " in *" petrel"*) [ -x "$PETREL_BIN" ] || die "$PETREL_BIN not found" ;; esac
-case " $BROKERS " in
-*" mosquitto "*)
-    if [ ! -x "$MOSQUITTO_BIN" ]; then
-        [ "$(id -u)" = 0 ] || die "mosquitto is not installed (apt-get install mosquitto)"
-        echo "installing mosquitto..." >&2
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null
-    fi ;;
-esac
-
-if [ -z "$OUT" ]; then OUT=$(mktemp -d /tmp/petrel-compare.XXXXXX); fi
-mkdir -p "$OUT"
-RESULTS="$OUT/results.jsonl"
-: > "$RESULTS"
 
 # ---------------------------------------------------------------------------- processes
 STARTED=()            # PIDs this script started and has not reaped yet
@@ -190,12 +179,12 @@ run_one() {   # broker scenario round
     [ "$broker" = mosquitto ] && extra=$(mosquitto_extra "$scen")
     # shellcheck disable=SC2086
     local args="--host 127.0.0.1 --port $port --duration $DURATION --warmup $WARMUP \
---threads $BENCH_THREADS --client-prefix cmp ${SC[$scen]} $extra"
+--settle $SETTLE --threads $BENCH_THREADS --client-prefix cmp ${SC[$scen]} $extra"
     echo "$BENCH_BIN $args" > "$dir/command"
     local rss0 t0 tk0
     rss0=$(proc_rss "$bpid")
     # shellcheck disable=SC2086
-    timeout $((${DURATION%.*} + ${WARMUP%.*} + 120)) "$BENCH_BIN" $args \
+    timeout $((${DURATION%.*} + ${WARMUP%.*} + ${SETTLE%.*} + 120)) "$BENCH_BIN" $args \
         > "$dir/bench.json" 2> "$dir/bench.err" &
     local gpid=$!
     STARTED+=("$gpid")
@@ -228,9 +217,10 @@ for line in open(os.path.join(d, "samples")):
 hz = os.sysconf("SC_CLK_TCK")
 cpu = None
 if len(samples) >= 2:
-    # CPU over the measured window: from the end of warm-up (counted from the first sample,
-    # which also covers the set-up, so this is a little late) to the end of the window.
-    t0 = samples[0][0] + float(warmup)
+    # CPU over the measured window: petrel-bench reports how long its set-up took; the first
+    # sample is taken just after it started.
+    t0 = samples[0][0] + float(bench.get("setup_s", 0)) + float(bench.get("settle_s", 0)) \
+        + float(warmup)
     t1 = t0 + float(duration)
     win = [s for s in samples if t0 <= s[0] <= t1] or samples
     if len(win) >= 2 and win[-1][0] > win[0][0]:
@@ -248,26 +238,8 @@ else:
     print("  %-10s %-12s round %d: %9.0f msgs/s  p50 %7.0f us  p99 %7.0f us  lost %d dup %d  cpu %s%%%s" % (r["broker"], r["scenario"], r["round"], b.get("msgs_per_s", 0), b.get("lat_us", {}).get("p50", 0), b.get("lat_us", {}).get("p99", 0), b.get("lost", 0), b.get("duplicated", 0), "%.0f" % r["cpu_pct"] if r["cpu_pct"] is not None else "?", "  ERROR " + b["error"] if "error" in b else ""))' "$last" >&2
 }
 
-# ---------------------------------------------------------------------------- main
-{
-    echo "# compare.sh $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "# brokers: $BROKERS; rounds $ROUNDS; duration $DURATION s; warm-up $WARMUP s"
-    echo "# petrel: $PETREL_BIN ($(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$( \
-        [ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null)" ] && echo ', with uncommitted changes'))"
-    echo "# mosquitto: $($MOSQUITTO_BIN -h 2>/dev/null | head -n 1 || true)"
-    echo "# machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'); open files $(ulimit -n); load average $(cut -d' ' -f1-3 /proc/loadavg)"
-} | tee "$OUT/header.txt" >&2
-
-for scen in $SCENARIOS; do
-    echo "== $scen: petrel-bench ${SC[$scen]}" >&2
-    for round in $(seq "$ROUNDS"); do
-        for broker in $BROKERS; do
-            run_one "$broker" "$scen" "$round" || true
-        done
-    done
-done
-
-$PY - "$RESULTS" "$BROKERS" "$SCENARIOS" <<'EOF' | tee "$OUT/summary.md"
+summarize() {   # results.jsonl brokers scenarios
+    $PY - "$1" "$2" "$3" <<'EOF'
 import json, statistics, sys
 path, brokers, scenarios = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
 runs = [json.loads(l) for l in open(path) if l.strip()]
@@ -292,8 +264,8 @@ rounds = max([r["round"] for r in runs] or [0])
 print("Medians over %d round(s) per broker and scenario; ratio = %s / %s (throughput; p99 "
       "latency for fixed-rate runs, where lower is better)." % (rounds, last, first))
 print()
-print("| scenario | broker | msgs/s | p50 us | p99 us | p99.9 us | lost | dup | errors | broker CPU % | bench CPU % | broker RSS max MB | ratio |")
-print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| scenario | broker | msgs/s | (min-max) | p50 us | p99 us | p99.9 us | lost | dup | errors | broker CPU % | bench CPU % | broker RSS max MB | ratio |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 conn_rows = []
 for scen in scenarios:
     if any(r["scenario"] == scen and r["bench"].get("scenario") == "conn" for r in runs):
@@ -304,7 +276,10 @@ for scen in scenarios:
     vals = {}
     for b in brokers:
         ok = lambda r: "error" not in r["bench"]
-        tput = med(per(scen, b, lambda r: r["bench"].get("msgs_per_s") if ok(r) else None))
+        tputs = [x for x in per(scen, b, lambda r: r["bench"].get("msgs_per_s") if ok(r) else None)
+                 if x is not None]
+        tput = med(tputs)
+        spread = "%.0f-%.0f" % (min(tputs), max(tputs)) if tputs else "-"
         p50 = med(per(scen, b, lambda r: r["bench"].get("lat_us", {}).get("p50") if ok(r) else None))
         p99 = med(per(scen, b, lambda r: r["bench"].get("lat_us", {}).get("p99") if ok(r) else None))
         p999 = med(per(scen, b, lambda r: r["bench"].get("lat_us", {}).get("p999") if ok(r) else None))
@@ -321,8 +296,8 @@ for scen in scenarios:
                 ratio = "p99 %.2fx" % (p99 / vals[first][1])
             elif vals[first][0] and tput:
                 ratio = "**%.2fx**" % (tput / vals[first][0])
-        print("| %s | %s | %s | %s | %s | %s | %d | %d | %d | %s | %s | %s | %s |" % (
-            scen, b, fmt(tput), fmt(p50), fmt(p99), fmt(p999), lost, dup, errs, fmt(cpu),
+        print("| %s | %s | %s | %s | %s | %s | %s | %d | %d | %d | %s | %s | %s | %s |" % (
+            scen, b, fmt(tput), spread, fmt(p50), fmt(p99), fmt(p999), lost, dup, errs, fmt(cpu),
             fmt(gcpu), fmt(rss, "%.1f"), ratio))
 if conn_rows:
     print()
@@ -345,4 +320,57 @@ if conn_rows:
             print("| %s | %s | %s | %d | %s | %s | %s | %s | %s |" % (
                 scen, b, fmt(conn), failed, fmt(rate), fmt(p50), fmt(p99), fmt(growth, "%.2f"), ratio))
 EOF
+}
+
+# ---------------------------------------------------------------------------- main
+if [ -n "$SUMMARIZE" ]; then
+    [ -f "$SUMMARIZE/results.jsonl" ] || die "no $SUMMARIZE/results.jsonl"
+    # brokers and scenarios in the order they were run
+    b=$($PY -c 'import json,sys; seen=[]; [seen.append(json.loads(l)["broker"]) for l in open(sys.argv[1]) if l.strip() and json.loads(l)["broker"] not in seen]; print(" ".join(seen))' "$SUMMARIZE/results.jsonl")
+    s=$($PY -c 'import json,sys; seen=[]; [seen.append(json.loads(l)["scenario"]) for l in open(sys.argv[1]) if l.strip() and json.loads(l)["scenario"] not in seen]; print(" ".join(seen))' "$SUMMARIZE/results.jsonl")
+    summarize "$SUMMARIZE/results.jsonl" "$b" "$s"
+    exit 0
+fi
+
+SCENARIOS=${SCENARIOS:-$DEFAULT_SCENARIOS}
+for s in $SCENARIOS; do [ -n "${SC[$s]:-}" ] || die "unknown scenario '$s' (try --list)"; done
+for b in $BROKERS; do
+    case "$b" in mosquitto|petrel|petrel-w[0-9]*) ;; *) die "unknown broker '$b'" ;; esac
+done
+[ -x "$BENCH_BIN" ] || die "$BENCH_BIN not found: build it (make, or cmake + make petrel-bench)"
+case " $BROKERS " in *" petrel"*) [ -x "$PETREL_BIN" ] || die "$PETREL_BIN not found" ;; esac
+case " $BROKERS " in
+*" mosquitto "*)
+    if [ ! -x "$MOSQUITTO_BIN" ]; then
+        [ "$(id -u)" = 0 ] || die "mosquitto is not installed (apt-get install mosquitto)"
+        echo "installing mosquitto..." >&2
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null
+    fi ;;
+esac
+
+if [ -z "$OUT" ]; then OUT=$(mktemp -d /tmp/petrel-compare.XXXXXX); fi
+mkdir -p "$OUT"
+RESULTS="$OUT/results.jsonl"
+: > "$RESULTS"
+{
+    echo "# compare.sh $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "# brokers: $BROKERS; rounds $ROUNDS; duration $DURATION s; warm-up $WARMUP s"
+    # (the tree this script runs from: the binary is assumed to be built from it)
+    echo "# petrel: $PETREL_BIN (tree at $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$( \
+        [ -n "$(git -C "$ROOT" status --porcelain -- src CMakeLists.txt 2>/dev/null)" ] \
+        && echo ', with uncommitted changes in src/'))"
+    echo "# mosquitto: $($MOSQUITTO_BIN -h 2>/dev/null | head -n 1 || true)"
+    echo "# machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'); open files $(ulimit -n); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+} | tee "$OUT/header.txt" >&2
+
+for scen in $SCENARIOS; do
+    echo "== $scen: petrel-bench ${SC[$scen]}" >&2
+    for round in $(seq "$ROUNDS"); do
+        for broker in $BROKERS; do
+            run_one "$broker" "$scen" "$round" || true
+        done
+    done
+done
+
+summarize "$RESULTS" "$BROKERS" "$SCENARIOS" | tee "$OUT/summary.md"
 echo "results: $OUT (results.jsonl, summary.md, runs/<scenario>/<broker>-<round>/)" >&2

@@ -259,7 +259,8 @@ struct session {
     uint8_t version;
     uint32_t expiry;              /* seconds after disconnect, SESS_EXPIRY_NEVER */
     uint64_t expire_at;           /* monotonic ms, while offline */
-    struct list subs;
+    struct list subs;             /* in subscription order */
+    struct map sub_index;         /* filter -> struct sub, for SUBSCRIBE/UNSUBSCRIBE */
     uint32_t n_subs;
     struct list queue;            /* deliveries waiting to be sent */
     uint32_t n_queued;

@@ -68,6 +68,7 @@ new_session(struct hub *h, struct slice id, uint8_t version)
     s->next_packet_id = 1;
     list_init(&s->offline_link);
     list_init(&s->subs);
+    map_init(&s->sub_index);
     list_init(&s->queue);
     list_init(&s->inflight);
     h->stats.n_sessions++;
@@ -95,19 +96,29 @@ sess_load(struct hub *h, struct slice id, uint8_t version)
     return s;
 }
 
-void
-sess_load_sub(struct session *s, struct slice filter, const struct sub_opts *opts)
+/* A new subscription record in the session's list and index (not in any trie). */
+static struct sub *
+sub_add(struct session *s, struct slice filter, bool is_shared)
 {
-    struct slice group, inner;
     struct sub *sub = xmalloc(sizeof(*sub) + filter.len + 1);
 
     memcpy(sub->filter, filter.p, filter.len);
     sub->filter[filter.len] = '\0';
     sub->filter_len = filter.len;
-    sub->is_shared = mqtt_shared_split(filter, &group, &inner) == 1;
-    sub->opts = *opts;
+    sub->is_shared = is_shared;
     list_push(&s->subs, &sub->link);
+    map_put(&s->sub_index, slice_make(sub->filter, sub->filter_len), sub);
     s->n_subs++;
+    return sub;
+}
+
+void
+sess_load_sub(struct session *s, struct slice filter, const struct sub_opts *opts)
+{
+    struct slice group, inner;
+    struct sub *sub = sub_add(s, filter, mqtt_shared_split(filter, &group, &inner) == 1);
+
+    sub->opts = *opts;
     for (unsigned k = 0; k < s->hub->all->n_hubs; k++)
         trie_insert(s->hub->all->hubs[k]->trie, filter, s, opts);
 }
@@ -148,6 +159,7 @@ sess_free(struct session *s)
     {
         free(list_entry(pos, struct sub, link));
     }
+    map_fini(&s->sub_index);
     free_deliveries(&s->queue);
     free_deliveries(&s->inflight);
     list_remove(&s->offline_link);
@@ -215,15 +227,7 @@ sess_detach(struct session *s)
 static struct sub *
 find_sub(struct session *s, struct slice filter)
 {
-    struct list *pos;
-
-    list_for_each(pos, &s->subs)
-    {
-        struct sub *sub = list_entry(pos, struct sub, link);
-        if (slice_eq(slice_make(sub->filter, sub->filter_len), filter))
-            return sub;
-    }
-    return NULL;
+    return map_get(&s->sub_index, filter);
 }
 
 bool
@@ -238,15 +242,8 @@ sess_subscribe(struct session *s, struct slice filter, const struct sub_opts *op
     struct sub *sub = find_sub(s, filter);
     bool is_new = sub == NULL;
 
-    if (is_new) {
-        sub = xmalloc(sizeof(*sub) + filter.len + 1);
-        memcpy(sub->filter, filter.p, filter.len);
-        sub->filter[filter.len] = '\0';
-        sub->filter_len = filter.len;
-        sub->is_shared = is_shared;
-        list_push(&s->subs, &sub->link);
-        s->n_subs++;
-    }
+    if (is_new)
+        sub = sub_add(s, filter, is_shared);
     sub->opts = *opts;
     trie_insert(s->hub->trie, filter, s, opts);
     post_to_replicas(s, OP_SUB_ADD, filter, opts);
@@ -264,6 +261,7 @@ sess_unsubscribe(struct session *s, struct slice filter)
     trie_remove(s->hub->trie, filter, s);
     post_to_replicas(s, OP_SUB_DEL, filter, NULL);
     persist_sub_del(s, filter);
+    map_del(&s->sub_index, filter);
     list_remove(&sub->link);
     s->n_subs--;
     free(sub);

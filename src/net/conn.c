@@ -457,6 +457,19 @@ conn_pool_after(void *pool)
 }
 
 void
+conn_pool_trim(struct conn_pool *p)
+{
+    struct list *pos;
+
+    list_for_each(pos, &p->all)
+    {
+        struct conn *c = list_entry(pos, struct conn, link);
+        if (c->out.len == 0 && c->n_refs == 0 && c->out.cap)
+            buf_fini(&c->out);
+    }
+}
+
+void
 conn_pool_fini(struct conn_pool *p)
 {
     struct list *pos, *tmp;

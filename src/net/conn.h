@@ -44,6 +44,9 @@ struct conn_pool {
 void conn_pool_init(struct conn_pool *p, struct loop *loop, bool nodelay);
 /* Close every connection now (shutdown). */
 void conn_pool_fini(struct conn_pool *p);
+/* Give back the empty output buffers of all connections: idle ones then hold no buffer at
+ * all, and busy ones re-grow theirs at most once per call. For a periodic timer. */
+void conn_pool_trim(struct conn_pool *p);
 /* Flush dirty connections and finish pending closes; the loop's after-iteration hook. */
 void conn_pool_after(void *pool);
 

@@ -337,6 +337,7 @@ hub_tick(void *hub)
 
     h->now = clock_now_ms();
     sweep_clients(h);
+    conn_pool_trim(h->pool);
     sweep_sessions(h);
     snapshot_stats(h);
     if (h->index != 0)

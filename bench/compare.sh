@@ -58,6 +58,12 @@ SC[latency-q1]="--scenario pairs --qos 1 --clients 100 --rate 50"
 SC[latency-q0]="--scenario pairs --qos 0 --clients 100 --rate 50"
 SC[conn-10k]="--scenario conn --clients 10000 --conn-rate 0"
 SC[conn-1k]="--scenario conn --clients 1000 --conn-rate 0"
+# Over TLS (tls-*: both brokers get one TLS listener with the same generated certificate and
+# key; petrel-bench verifies it against the generated CA) and over WebSocket (ws-*: both get a
+# `protocol websockets` listener, plus a plain TCP one that Mosquitto needs to start).
+SC[tls-conn]="--scenario conn --clients 2000 --conn-rate 0"
+SC[tls-pairs-q0]="--scenario pairs --qos 0 --clients 100"
+SC[ws-pairs-q0]="--scenario pairs --qos 0 --clients 100"
 # P2P flatness: the same P2P load with N unrelated filters (bg/<i>/+/x) subscribed first,
 # against the same traffic as ordinary pub/sub.
 for n in 0 10000 100000; do
@@ -101,6 +107,36 @@ while [ $# -gt 0 ]; do
     esac
 done
 
+# The transport a scenario runs over: its name's prefix.
+transport() {
+    case "$1" in
+    tls-*) echo tls ;;
+    ws-*) echo ws ;;
+    *) echo tcp ;;
+    esac
+}
+
+# A CA and a server certificate for 127.0.0.1 (ECDSA P-256), made once per comparison in
+# $OUT/pki. Readable by all: Mosquitto started as root reads them as user mosquitto.
+make_pki() {
+    PKI="$OUT/pki"
+    [ -f "$PKI/server.crt" ] && return 0
+    command -v openssl >/dev/null || die "openssl is needed for the tls-* scenarios"
+    mkdir -p "$PKI"
+    local ec="-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+    # shellcheck disable=SC2086
+    (cd "$PKI" && openssl req -x509 $ec -keyout ca.key -out ca.crt -days 7 \
+            -subj "/CN=compare.sh CA" &&
+        openssl req $ec -keyout server.key -out server.csr -subj /CN=localhost &&
+        printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' \
+            > ext.cnf &&
+        openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
+            -out server.crt -days 7 -extfile ext.cnf) > "$OUT/pki.log" 2>&1 ||
+        die "openssl failed; see $OUT/pki.log"
+    chmod 755 "$OUT" "$PKI"
+    chmod 644 "$PKI"/*
+}
+
 # ---------------------------------------------------------------------------- processes
 STARTED=()            # PIDs this script started and has not reaped yet
 cleanup() {
@@ -138,11 +174,15 @@ wait_listening() {   # port pid
 }
 
 # The same settings for both brokers; keys are Mosquitto's, which Petrel reads.
-write_config() {   # file port broker
+write_config() {   # file port broker transport
     local workers=""
     case "$3" in petrel-w*) workers="workers ${3#petrel-w}" ;; esac
     {
         echo "listener $2 127.0.0.1"
+        case "$4" in
+        tls) echo "certfile $PKI/server.crt"; echo "keyfile $PKI/server.key" ;;
+        ws) echo "protocol websockets" ;;
+        esac
         echo "allow_anonymous true"
         echo "set_tcp_nodelay true"          # Nagle off on both (Petrel's default anyway)
         echo "max_inflight_messages 20"      # both brokers' default, written out
@@ -152,6 +192,8 @@ write_config() {   # file port broker
         echo "log_type error"
         echo "log_type warning"
         [ -z "$workers" ] || echo "$workers"
+        # Mosquitto 2.0.11 does not start with a WebSocket listener only; unused otherwise.
+        [ "$4" != ws ] || echo "listener $(free_port) 127.0.0.1"
     } > "$1"
 }
 
@@ -164,7 +206,13 @@ run_one() {   # broker scenario round
     local dir="$OUT/runs/$scen/$broker-$round"
     mkdir -p "$dir"
     local port; port=$(free_port)
-    write_config "$dir/broker.conf" "$port" "$broker"
+    local tp; tp=$(transport "$scen")
+    write_config "$dir/broker.conf" "$port" "$broker" "$tp"
+    local targs=""
+    case "$tp" in
+    tls) targs="--tls --cafile $PKI/ca.crt" ;;
+    ws) targs="--ws" ;;
+    esac
     local bin=$PETREL_BIN
     [ "$broker" = mosquitto ] && bin=$MOSQUITTO_BIN
     "$bin" -c "$dir/broker.conf" > "$dir/broker.log" 2>&1 &
@@ -179,7 +227,7 @@ run_one() {   # broker scenario round
     [ "$broker" = mosquitto ] && extra=$(mosquitto_extra "$scen")
     # shellcheck disable=SC2086
     local args="--host 127.0.0.1 --port $port --duration $DURATION --warmup $WARMUP \
---settle $SETTLE --threads $BENCH_THREADS --client-prefix cmp ${SC[$scen]} $extra"
+--settle $SETTLE --threads $BENCH_THREADS --client-prefix cmp ${SC[$scen]} $extra $targs"
     echo "$BENCH_BIN $args" > "$dir/command"
     local rss0 t0 tk0
     rss0=$(proc_rss "$bpid")
@@ -352,6 +400,7 @@ if [ -z "$OUT" ]; then OUT=$(mktemp -d /tmp/petrel-compare.XXXXXX); fi
 mkdir -p "$OUT"
 RESULTS="$OUT/results.jsonl"
 : > "$RESULTS"
+case " $SCENARIOS " in *" tls-"*) make_pki ;; esac
 {
     echo "# compare.sh $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "# brokers: $BROKERS; rounds $ROUNDS; duration $DURATION s; warm-up $WARMUP s"

@@ -63,7 +63,7 @@ grow_index(struct hub *h)
     ti->gen = 1;
     /* Re-index the targets collected so far. */
     for (size_t k = 0; k < h->n_targets; k++) {
-        size_t slot;
+        size_t slot = 0;
         find_target(h, h->targets[k].sess, &slot);
         ti->keys[slot] = h->targets[k].sess;
         ti->slots[slot] = (uint32_t)k;
@@ -85,7 +85,7 @@ static struct target *
 add_target(struct route_ctx *rc, struct session *s, const struct sub_opts *opts)
 {
     struct hub *h = rc->hub;
-    size_t slot;
+    size_t slot = 0;
     struct target *t = find_target(h, s, &slot);
 
     if (!t) {

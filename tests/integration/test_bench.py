@@ -1,18 +1,22 @@
 """petrel-bench against the real broker (issue 4, point 3): short bounded runs whose JSON line
 must show traffic and no loss, no duplicate and no reordering at QoS 1 and 2, for pub/sub pairs
-and for P2P, in MQTT 3.1.1 and 5; plus the conn scenario and the failure exit.
+and for P2P, in MQTT 3.1.1 and 5; plus the conn scenario and the failure exit; and the same
+over TLS (--tls, certificates made by `openssl` in a temporary directory), WebSocket (--ws) and
+both (issues 5 and 7).
 
 The generator is build/petrel-bench (next to PETREL_BIN), or PETREL_BENCH.
 """
 
 import json
 import os
+import re
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from support import CRASH_MARKERS, PETREL_BIN, scaled
+from support import CRASH_MARKERS, PETREL_BIN, scaled, wait_for
 
 BENCH = os.environ.get("PETREL_BENCH") or str(Path(PETREL_BIN).parent / "petrel-bench")
 
@@ -113,3 +117,88 @@ def test_bad_option_exits_2():
                           stderr=subprocess.PIPE, timeout=10)
     assert proc.returncode == 2
     assert b"--qos" in proc.stderr
+
+
+# ---- over TLS and WebSocket ----
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    """A CA and a server certificate for 127.0.0.1 signed by it: (ca, crt, key) paths."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed")
+    d = tmp_path_factory.mktemp("bench-pki")
+
+    def openssl(*args):
+        subprocess.run(["openssl"] + list(args), cwd=d, check=True, capture_output=True,
+                       timeout=30)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+            "-subj", "/CN=bench test CA")
+    openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
+    (d / "ext.cnf").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+                               "extendedKeyUsage=serverAuth\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "ext.cnf")
+    return str(d / "ca.crt"), str(d / "server.crt"), str(d / "server.key")
+
+
+def second_port(b, what):
+    """The broker's second listener (the first is the fixture's plain one)."""
+    def second():
+        ports = re.findall(r"listening address=\S+ port=(\d+)", b.log())
+        return len(ports) >= 2 and int(ports[1])
+    return wait_for(second, what=what)
+
+
+def transport_broker(broker, certs, tls, ws):
+    ca, crt, key = certs
+    lines = ["listener 0 127.0.0.1"]
+    if ws:
+        lines.append("protocol websockets")
+    if tls:
+        lines += ["certfile " + crt, "keyfile " + key]
+    b = broker(*lines)
+    args = (["--tls", "--cafile", ca] if tls else []) + (["--ws"] if ws else [])
+    return second_port(b, "the TLS/WebSocket listener"), args
+
+
+@pytest.mark.parametrize("tls,ws", [(True, False), (False, True), (True, True)],
+                         ids=["tls", "ws", "wss"])
+@pytest.mark.parametrize("qos", [0, 1, 2])
+def test_over_tls_and_websocket(broker, certs, tls, ws, qos):
+    port, args = transport_broker(broker, certs, tls, ws)
+    # QoS 0 may rightly drop under overload: a fixed rate keeps it a loss check.
+    rate = ["--rate", 2000] if qos == 0 else []
+    rc, r, err = run_bench(port, *short("--qos", qos, "--clients", 4, *rate, *args))
+    assert rc == 0, err
+    assert r["errors"] == 0 and r["dropped_connections"] == 0, r
+    assert r["received"] > 0, r
+    assert r["lost"] == 0 and r["duplicated"] == 0 and r["out_of_order"] == 0, r
+    assert r["received_total"] == r["sent_total"], r
+    if qos:
+        assert r["acked_total"] == r["sent_total"], r
+
+
+@pytest.mark.parametrize("tls,ws", [(True, False), (True, True)], ids=["tls", "wss"])
+def test_conn_scenario_over_tls(broker, certs, tls, ws):
+    port, args = transport_broker(broker, certs, tls, ws)
+    rc, r, err = run_bench(port, "--scenario", "conn", "--clients", 100, "--duration", 0.5,
+                           *args)
+    assert rc == 0, err
+    assert r["connected"] == 100 and r["connect_failed"] == 0, r
+
+
+def test_tls_refuses_an_untrusted_server(broker, certs, tmp_path):
+    """The server certificate is verified: trusting another CA (here the server's own leaf,
+    which is not a CA) makes the handshake fail and the run exit 1."""
+    port, _ = transport_broker(broker, certs, True, False)
+    rc, r, err = run_bench(port, *short("--clients", 1, "--tls", "--cafile", certs[1]),
+                           timeout=30)
+    assert rc == 1 and "certificate" in err, err
+
+
+def test_websocket_wrong_path_exits_1(broker, certs):
+    port, _ = transport_broker(broker, certs, False, True)
+    rc, r, err = run_bench(port, *short("--clients", 1, "--ws", "--ws-path", "/nowhere"),
+                           timeout=30)
+    assert rc == 1 and "WebSocket upgrade refused" in err, err

@@ -63,6 +63,10 @@ struct opts {
     uint32_t threads;
     uint16_t keepalive; /* seconds */
     bool quiet;         /* no human summary on stderr */
+    bool tls;           /* connect over TLS, verifying the server's certificate */
+    const char *cafile; /* --tls: the CAs to trust; NULL: the system's */
+    bool ws;            /* MQTT over WebSocket (over TLS with --tls) */
+    const char *ws_path;
 };
 
 /* Fill `o` from the command line. Returns 0, 1 when --help was asked (usage printed), or -1

@@ -35,6 +35,7 @@ struct run {
     uint64_t t_meas; /* measured window [t_meas, t_end) */
     uint64_t t_end;  /* publishers stop */
     _Atomic int phase;
+    struct ssl_ctx_st *tls; /* --tls: the client context (tls.c) */
 };
 
 struct drive_out {

@@ -43,6 +43,7 @@ struct link {
     uint32_t subacks_pending;
     uint64_t t_start; /* connect() */
     uint64_t last_tx; /* last send, for keepalive */
+    struct xport *x;  /* TLS / WebSocket (xport.h); NULL for plain TCP */
 };
 
 struct drive {
@@ -95,6 +96,10 @@ void link_ready(struct drive *d, struct link *l);
 void link_fail(struct drive *d, struct link *l, const char *why, ...)
     __attribute__((format(printf, 3, 4)));
 void link_close(struct link *l);
+/* MQTT bytes received by `l` (from a transport: xport.h): parsed, the rest kept. */
+void link_deliver(struct drive *d, struct link *l, const uint8_t *p, size_t n);
+/* `l` may have more to read: read it again in this iteration's read-again pass. */
+void link_read_later(struct drive *d, struct link *l);
 /* Client id of `l` into buf. */
 void link_client_id(const struct drive *d, const struct link *l, char *buf, size_t len);
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "petrel-bench/internal.h"
+#include "petrel-bench/xport.h"
 
 void
 link_client_id(const struct drive *d, const struct link *l, char *buf, size_t len)
@@ -37,6 +38,8 @@ link_close(struct link *l)
 {
     if (l->state == LS_CLOSED)
         return;
+    if (l->x)
+        xport_free(l);
     if (l->fd >= 0)
         close(l->fd);
     l->fd = -1;
@@ -111,6 +114,13 @@ link_start(struct drive *d, struct link *l)
         link_fail(d, l, "epoll_ctl: %s", strerror(errno));
         return;
     }
+    if (d->o->tls || d->o->ws) {
+        char why[200];
+        if (xport_new(d, l, why, sizeof(why)) != 0) {
+            link_fail(d, l, "%s", why);
+            return;
+        }
+    }
     link_client_id(d, l, id, sizeof(id));
     /* The broker's Receive Maximum matters only to publishers; receivers take what comes. */
     wire_connect_session(&l->out, d->o->version, slice_cstr(id), d->o->keepalive, 0,
@@ -133,6 +143,10 @@ link_ready(struct drive *d, struct link *l)
 void
 link_flush(struct drive *d, struct link *l)
 {
+    if (l->x) {
+        xport_flush(d, l);
+        return;
+    }
     while (l->out.len) {
         ssize_t n = send(l->fd, l->out.p, l->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0) {
@@ -189,6 +203,10 @@ parse(struct drive *d, struct link *l, size_t total)
 void
 link_read(struct drive *d, struct link *l)
 {
+    if (l->x) {
+        xport_read(d, l);
+        return;
+    }
     for (int i = 0; i < READS_PER_WAKE; i++) {
         size_t have = l->part_len;
         if (have)
@@ -226,8 +244,47 @@ link_read(struct drive *d, struct link *l)
         if ((size_t)n < room)
             return;
     }
+    link_read_later(d, l);
+}
+
+void
+link_read_later(struct drive *d, struct link *l)
+{
     if (!l->read_pending) {
         l->read_pending = true;
         d->again[d->n_again++] = l;
     }
+}
+
+/* Like link_read()'s loop over bytes already read: part + p go through d->rbuf in chunks. */
+void
+link_deliver(struct drive *d, struct link *l, const uint8_t *p, size_t n)
+{
+    size_t have = l->part_len;
+
+    if (have)
+        memcpy(d->rbuf, l->part, have);
+    while (n) {
+        size_t take = d->rbuf_cap - have < n ? d->rbuf_cap - have : n;
+        memcpy(d->rbuf + have, p, take);
+        p += take;
+        n -= take;
+        size_t total = have + take;
+        size_t used = parse(d, l, total);
+        if (l->state == LS_CLOSED)
+            return;
+        have = total - used;
+        if (have && used)
+            memmove(d->rbuf, d->rbuf + used, have);
+    }
+    if (have > l->part_cap) {
+        uint8_t *q = realloc(l->part, have);
+        if (!q)
+            abort();
+        l->part = q;
+        l->part_cap = (uint32_t)have;
+    }
+    if (have)
+        memcpy(l->part, d->rbuf, have);
+    l->part_len = (uint32_t)have;
 }

@@ -22,6 +22,7 @@
 #include "petrel-bench/bench.h"
 #include "petrel-bench/drive.h"
 #include "petrel-bench/report.h"
+#include "petrel-bench/xport.h"
 
 static void
 sleep_ns(uint64_t ns)
@@ -194,6 +195,10 @@ main(int argc, char **argv)
         fprintf(stderr, "petrel-bench: %s\n", err);
         return 1;
     }
+    if (xport_setup(&r, err, sizeof(err)) != 0) {
+        fprintf(stderr, "petrel-bench: %s\n", err);
+        return 1;
+    }
     r.plan = plan_new(&o);
     struct plan *p = r.plan;
     if (check_files((uint64_t)p->n_pubs + p->n_recvs + p->n_bg + p->n_idle, o.threads, err,
@@ -274,5 +279,6 @@ main(int argc, char **argv)
         drive_free(d[t]);
     free(d);
     plan_free(p);
+    xport_teardown(&r);
     return status;
 }

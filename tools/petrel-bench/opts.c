@@ -53,6 +53,10 @@ opts_usage(FILE *f)
           "  --threads N         event loops                        (1)\n"
           "  --keepalive S       MQTT keepalive                     (60)\n"
           "  --quiet             no summary on stderr\n"
+          "  --tls               connect over TLS; the certificate must name --host\n"
+          "  --cafile FILE       --tls: CA certificates to trust    (the system's)\n"
+          "  --ws                MQTT over WebSocket, sub-protocol mqtt (wss with --tls)\n"
+          "  --ws-path PATH      --ws: the request path             (/mqtt)\n"
           "Prints one JSON line per run on stdout; exits 1 when the run could not be done.\n",
           f);
 }
@@ -83,7 +87,7 @@ static int
 integer(const char *name, const char *s, double lo, double hi, uint32_t *out, char *err,
         size_t err_len)
 {
-    double v;
+    double v = 0;
     if (num(name, s, lo, hi, &v, err, err_len) != 0)
         return -1;
     if (v != floor(v))
@@ -139,6 +143,10 @@ enum {
     O_HELP,
     O_CONNECTING,
     O_SETTLE,
+    O_TLS,
+    O_CAFILE,
+    O_WS,
+    O_WSPATH,
 };
 
 static const struct option longopts[] = {
@@ -170,6 +178,10 @@ static const struct option longopts[] = {
     {"threads", required_argument, NULL, O_THREADS},
     {"keepalive", required_argument, NULL, O_KA},
     {"quiet", no_argument, NULL, O_QUIET},
+    {"tls", no_argument, NULL, O_TLS},
+    {"cafile", required_argument, NULL, O_CAFILE},
+    {"ws", no_argument, NULL, O_WS},
+    {"ws-path", required_argument, NULL, O_WSPATH},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -198,6 +210,7 @@ defaults(struct opts *o)
     o->threads = 1;
     o->keepalive = 60;
     o->connecting = 64;
+    o->ws_path = "/mqtt";
 }
 
 static int
@@ -299,6 +312,20 @@ one(struct opts *o, int c, const char *a, char *err, size_t n)
     case O_QUIET:
         o->quiet = true;
         return 0;
+    case O_TLS:
+        o->tls = true;
+        return 0;
+    case O_CAFILE:
+        o->cafile = a;
+        return 0;
+    case O_WS:
+        o->ws = true;
+        return 0;
+    case O_WSPATH:
+        if (*a != '/' || strpbrk(a, " \r\n") || strlen(a) > 512)
+            return fail(err, n, "--ws-path: '%s' must start with / and hold no spaces", a);
+        o->ws_path = a;
+        return 0;
     default:
         return fail(err, n, "unknown option (try --help)");
     }
@@ -329,6 +356,8 @@ opts_parse(int argc, char **argv, struct opts *o, char *err, size_t err_len)
         o->publishers = o->clients;
     if (!o->subscribers)
         o->subscribers = o->clients;
+    if (o->cafile && !o->tls)
+        return fail(err, err_len, "--cafile needs --tls");
     if (o->outstanding < o->size)
         o->outstanding = o->size + 1024;
     return 0;

@@ -172,7 +172,9 @@ connack_rc3(uint8_t rc)
     case MQTT_RC_SUCCESS: return 0;
     case MQTT_RC_UNSUPPORTED_VERSION: return 1;
     case MQTT_RC_CLIENT_ID_INVALID: return 2;
-    case MQTT_RC_BAD_CREDENTIALS: return 4;
+    /* 3.1.1's code 4 is for user name or password data that is malformed (table 3.1); a
+     * wrong password is a refusal to authorize, 5, which is also what Mosquitto sends. */
+    case MQTT_RC_BAD_CREDENTIALS:
     case MQTT_RC_NOT_AUTHORIZED:
     case MQTT_RC_BANNED:
     case MQTT_RC_BAD_AUTH_METHOD: return 5;

@@ -2,7 +2,7 @@
 passwd`, ApsaraMQ Signature and DeviceCredential logins, GID client IDs, secure defaults,
 slowing down failed logins, reload on SIGHUP. See docs/security.md.
 
-Refusal codes: wrong credentials CONNACK 0x86 (MQTT 5) / 4 (3.1.1), not authorized 0x87 / 5,
+Refusal codes: wrong credentials CONNACK 0x86 (MQTT 5) / 5 (3.1.1, as Mosquitto), not authorized 0x87 / 5,
 client ID not valid 0x85 / 2; PUBLISH denied: PUBACK/PUBREC 0x87 (5), dropped silently (3.1.1);
 SUBSCRIBE denied: SUBACK 0x87 (5) / 0x80 (3.1.1)."""
 
@@ -28,7 +28,7 @@ MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd")
 MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto"
                                           if os.path.exists("/usr/sbin/mosquitto") else None)
 
-BAD_CREDENTIALS = {4: 4, 5: 0x86}
+BAD_CREDENTIALS = {4: 5, 5: 0x86}  # 3.1.1: 5, as Mosquitto (4 is for malformed data)
 NOT_AUTHORIZED = {4: 5, 5: 0x87}
 CLIENT_ID_INVALID = {4: 2, 5: 0x85}
 
@@ -97,7 +97,7 @@ def second_port(b):
 @pytest.mark.parametrize("version", [4, 5])
 def test_mosquitto_password_file_logins(broker, tmp_path, version):
     """Entries written by mosquitto_passwd log in; a wrong password and an unknown user get
-    0x86 / 4; a client without username gets 0x87 / 5 (a password file makes anonymous
+    0x86 / 5; a client without username gets 0x87 / 5 (a password file makes anonymous
     clients unwelcome unless allow_anonymous true)."""
     pw = mosquitto_passwd_file(tmp_path, {"alice": "secret1", "bob": "p@ss wörd"})
     b = broker("password_file %s" % pw, default_anonymous=False)
@@ -141,7 +141,7 @@ def test_paho_login(broker, tmp_path):
     ok.disconnect()
     bad = Paho(b.port, "paho-bad", protocol=MQTTv311)
     bad.c.username_pw_set("alice", "wrong")
-    assert bad.connect(expect_rc=None)[0] == 4
+    assert bad.connect(expect_rc=None)[0] == 5
     bad.disconnect()
 
 
@@ -498,7 +498,7 @@ def test_apsara_signature_login_with_paho(broker, tmp_path, protocol):
     sub.disconnect()
     bad = Paho(b.port, cid, protocol=protocol)
     bad.c.username_pw_set("Signature|LTAI-test-key|mqtt-cn-test", sign("wrong", cid))
-    assert bad.connect(expect_rc=None)[0] == (0x86 if protocol == MQTTv5 else 4)
+    assert bad.connect(expect_rc=None)[0] == (0x86 if protocol == MQTTv5 else 5)
     bad.disconnect()
 
 
@@ -513,7 +513,7 @@ def test_apsara_signature_refusals(broker, tmp_path):
     # the signature of another client ID
     refused(b.port, 5, 0x86, "GID_demo@@@DEVICE_2", username="Signature|LTAI-test-key|mqtt-cn-test",
             password=good)
-    refused(b.port, 4, 4, cid, username="Signature|no-such-key|mqtt-cn-test", password=good)
+    refused(b.port, 4, 5, cid, username="Signature|no-such-key|mqtt-cn-test", password=good)
     # no credentials at all: anonymous, refused by default once key files exist
     refused(b.port, 4, 5, cid)
 

@@ -34,6 +34,7 @@
 
 #include "base/log.h"
 #include "store/store.h"
+#include "store_wait.h"
 
 /* ---- fixture (as in test_store.c) ---- */
 
@@ -92,41 +93,6 @@ now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-struct waiter {
-    pthread_mutex_t m;
-    pthread_cond_t c;
-    bool done;
-    int rc;
-};
-
-static void
-on_done(void *ctx, int rc)
-{
-    struct waiter *w = ctx;
-
-    pthread_mutex_lock(&w->m);
-    w->rc = rc;
-    w->done = true;
-    pthread_cond_signal(&w->c);
-    pthread_mutex_unlock(&w->m);
-}
-
-static int
-submit_wait(struct store *s, struct store_batch *b)
-{
-    struct waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0};
-    struct timespec until;
-
-    assert_int_equal(store_submit(s, b, on_done, &w), 0);
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += 60;
-    pthread_mutex_lock(&w.m);
-    while (!w.done)
-        if (pthread_cond_timedwait(&w.c, &w.m, &until) == ETIMEDOUT)
-            fail_msg("no completion within 60 s");
-    pthread_mutex_unlock(&w.m);
-    return w.rc;
-}
 
 /* Submit, retrying while the queue pushes back (bounded). */
 static void

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api/api.h"
 #include "auth/auth.h"
 #include "base/log.h"
 #include "base/xalloc.h"
@@ -23,7 +24,6 @@
 #include "net/ws.h"
 #include "session/session.h"
 
-#define TICK_MS 250
 #define MAX_WORKERS 256
 
 /* One worker thread: its loop, its connections, its hub and its listening sockets. */
@@ -32,6 +32,7 @@ struct worker {
     struct loop *loop;
     struct conn_pool pool;
     struct hub *hub;
+    struct api_worker *api;
     struct listener **listeners;
     size_t n_listeners;
 };
@@ -48,6 +49,7 @@ struct app {
     struct listen_ctx *listen;
     struct hubs *hubs;
     struct auth *auth;
+    struct api *api;
     struct worker *workers;
     unsigned n_workers;
 };
@@ -82,7 +84,25 @@ on_accept(void *ud, struct listener *li, int fd, const char *peer)
         close(fd);
         return;
     }
-    hub_accept(w->hub, fd, t, peer, lc->cfg);
+    if (lc->cfg->protocol == LISTENER_HTTP)
+        api_accept(w->api, fd, t, peer);
+    else
+        hub_accept(w->hub, fd, t, peer, lc->cfg);
+}
+
+static void
+worker_tick(void *ud)
+{
+    struct worker *w = ud;
+
+    hub_tick(w->hub);
+    api_worker_tick(w->api);
+}
+
+static const char *
+protocol_name(enum listener_protocol p)
+{
+    return p == LISTENER_WEBSOCKETS ? "websockets" : p == LISTENER_HTTP ? "http" : "mqtt";
 }
 
 /* A listener with certfile speaks TLS. The keys that check clients (cafile, ...) mean nothing
@@ -177,7 +197,7 @@ open_listeners(struct app *app)
         }
         log_notice("listening address=%s port=%u protocol=%s",
                    cl->bind_address ? cl->bind_address : "*", cl->port,
-                   cl->protocol == LISTENER_WEBSOCKETS ? "websockets" : "mqtt");
+                   protocol_name(cl->protocol));
     }
     return 0;
 }
@@ -215,6 +235,10 @@ start_workers(struct app *app)
         return -1;
     }
     hubs_set_auth(app->hubs, app->auth);
+    if (api_new(&app->cfg, app->hubs, app->auth, &app->api, err, sizeof(err)) != 0) {
+        log_error("config http_api_key_file: %s", err);
+        return -1;
+    }
     for (unsigned k = 0; k < app->n_workers; k++) {
         struct worker *w = &app->workers[k];
         int rc = loop_new(&w->loop);
@@ -227,7 +251,8 @@ start_workers(struct app *app)
             log_error("cannot create worker %u", k);
             return -1;
         }
-        loop_set_tick(w->loop, TICK_MS, hub_tick, w->hub);
+        w->api = api_worker_new(app->api, w->hub, k, &w->pool);
+        loop_set_tick(w->loop, HUB_TICK_MS, worker_tick, w);
         loop_set_after(w->loop, hub_after, w->hub);
     }
     /* The store is loaded into the hubs before any worker runs or any client can connect. */
@@ -259,9 +284,12 @@ stop_workers(struct app *app)
         for (size_t i = 0; i < w->n_listeners; i++)
             listener_free(w->listeners[i]);
         free(w->listeners);
+        /* The API's connections close with it, before the pool goes. */
+        api_worker_free(w->api);
         if (w->loop)
             conn_pool_fini(&w->pool);
     }
+    api_free(app->api);
     hubs_close_store(app->hubs);
     hubs_free(app->hubs);
     auth_free(app->auth);
@@ -317,6 +345,16 @@ wait_for_stop(struct app *app, const sigset_t *mask)
     }
 }
 
+static bool
+has_mqtt_listener(const struct config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_listeners; i++) {
+        if (cfg->listeners[i].protocol != LISTENER_HTTP)
+            return true;
+    }
+    return false;
+}
+
 static int
 load_config(struct app *app, const char *path, int port, bool verbose)
 {
@@ -328,15 +366,29 @@ load_config(struct app *app, const char *path, int port, bool verbose)
         return -1;
     }
     if (port >= 0 && app->cfg.n_listeners > 0) {
-        /* -p moves the first configured listener (address, TLS, protocol) to PORT and drops
-         * the others. */
-        for (size_t i = 1; i < app->cfg.n_listeners; i++)
-            config_listener_fini(&app->cfg.listeners[i]);
-        app->cfg.n_listeners = 1;
-        app->cfg.listeners[0].port = (uint16_t)port;
+        /* -p moves the first configured MQTT listener (address, TLS, protocol) to PORT and
+         * drops the other MQTT ones; HTTP API listeners stay. */
+        size_t kept = 0;
+        bool moved = false;
+        for (size_t i = 0; i < app->cfg.n_listeners; i++) {
+            struct config_listener *li = &app->cfg.listeners[i];
+            if (li->protocol != LISTENER_HTTP && moved) {
+                config_listener_fini(li);
+                continue;
+            }
+            if (li->protocol != LISTENER_HTTP) {
+                li->port = (uint16_t)port;
+                moved = true;
+            }
+            app->cfg.listeners[kept++] = *li;
+        }
+        app->cfg.n_listeners = kept;
+        if (!moved)
+            config_add_default_listener(&app->cfg, (uint16_t)port);
     } else if (port >= 0) {
         config_add_default_listener(&app->cfg, (uint16_t)port);
-    } else if (app->cfg.n_listeners == 0) {
+    } else if (!has_mqtt_listener(&app->cfg)) {
+        /* An HTTP API listener alone does not take the place of the MQTT one. */
         config_add_default_listener(&app->cfg, 1883);
     }
     unsigned levels = verbose ? 0x1f : app->cfg.log_types;

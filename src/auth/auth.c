@@ -495,6 +495,18 @@ bad:
     return MQTT_RC_BAD_CREDENTIALS;
 }
 
+struct auth_identity *
+auth_identity_for_app(struct auth *a, unsigned reader, const char *user, const char *client_id)
+{
+    struct auth_identity *id = xcalloc(1, sizeof(*id));
+
+    id->user = xstrdup(user);
+    id->client_id = xstrdup(client_id);
+    id->client_id_len = strlen(client_id);
+    identity_compile(id, current(a, reader));
+    return id;
+}
+
 void
 auth_identity_free(struct auth_identity *id)
 {

@@ -57,6 +57,10 @@ struct auth_request {
 int auth_connect(struct auth *a, unsigned reader, const struct auth_request *rq,
                  struct auth_identity **out, const char **reason);
 void auth_identity_free(struct auth_identity *id);
+/* The identity of an application (an HTTP API key): the ACL sees `user` as the username and
+ * `client_id` for %c patterns, as if a client had logged in with them. */
+struct auth_identity *auth_identity_for_app(struct auth *a, unsigned reader, const char *user,
+                                            const char *client_id);
 /* The username the ACL sees (NULL: anonymous). Valid until auth_identity_free. */
 const char *auth_identity_user(const struct auth_identity *id);
 

@@ -16,6 +16,7 @@
 enum listener_protocol {
     LISTENER_MQTT = 0,
     LISTENER_WEBSOCKETS,
+    LISTENER_HTTP,              /* the application API (src/api), not MQTT */
 };
 
 /* Mosquitto's socket_domain: which address family a listener without a numeric bind
@@ -116,6 +117,13 @@ struct config {
     uint32_t persistence_sync_ms;     /* periodic: the sync period, ms */
     uint64_t persistence_max_size;    /* bytes the store may reach; 0: what the disk has */
     bool persistence_move_aside;      /* damaged or foreign store: rename it, start empty */
+
+    /* HTTP API (src/api, docs/http-api.md); its listeners are protocol LISTENER_HTTP */
+    char *http_api_key_file;          /* "KEY read|write [NAME]" lines; NULL: no API keys */
+    uint64_t http_max_body;           /* request body bytes (413 beyond) */
+    uint32_t http_rate_limit;         /* requests per second per API key; 0: unlimited */
+    bool client_events;               /* publish $SYS/brokers/<node>/clients/<id>/... events */
+    char *node_name;                  /* <node> in those topics; NULL: the host name */
 
     /* engine */
     unsigned workers;                 /* 0: number of cores */

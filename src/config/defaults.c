@@ -59,6 +59,12 @@ config_defaults(struct config *c)
     c->p2p_parents = NULL;
     c->n_p2p_parents = 0;
 
+    c->http_api_key_file = NULL;
+    c->http_max_body = 4u * 1024 * 1024; /* a batch of 1 000 messages of a few KiB */
+    c->http_rate_limit = 1000;
+    c->client_events = false;
+    c->node_name = NULL;
+
     c->workers = 0;
     c->max_subscriptions_per_client = 0;
 }
@@ -116,6 +122,8 @@ config_fini(struct config *c)
     free(c->acl_file);
     free(c->access_key_file);
     free(c->device_credential_file);
+    free(c->http_api_key_file);
+    free(c->node_name);
     for (size_t i = 0; i < c->n_gid_groups; i++)
         free(c->gid_groups[i]);
     free(c->gid_groups);

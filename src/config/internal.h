@@ -95,6 +95,7 @@ int config_bool(struct config_parse *p, const char *key, const char *s, bool *ou
 /* listeners.c: the handlers of listener, port, bind_address, protocol, socket_domain and
  * max_connections, with config_keys_apply's contract. */
 int config_key_listener(struct config_parse *p, const char *key, char *rest);
+int config_key_http_listener(struct config_parse *p, const char *key, char *rest);
 int config_key_port(struct config_parse *p, const char *key, char *rest);
 int config_key_bind_address(struct config_parse *p, const char *key, char *rest);
 int config_key_protocol(struct config_parse *p, const char *key, char *rest);

@@ -344,6 +344,8 @@ k_auth_file(struct config_parse *p, const char *key, char *rest)
         {"acl_file", offsetof(struct config, acl_file)},
         {"access_key_file", offsetof(struct config, access_key_file)},
         {"device_credential_file", offsetof(struct config, device_credential_file)},
+        {"http_api_key_file", offsetof(struct config, http_api_key_file)},
+        {"node_name", offsetof(struct config, node_name)},
     };
     char b[64];
 
@@ -631,6 +633,14 @@ static const struct key_def keys[] = {
     BOOL("set_tcp_nodelay", set_tcp_nodelay),
     U32("max_subscriptions_per_client", max_subscriptions_per_client, UINT32_MAX),
     UNSIGNED("workers", workers, 1024),
+
+    /* HTTP API (src/api) */
+    FN("http_listener", config_key_http_listener),
+    FN("http_api_key_file", k_auth_file),
+    U64("http_max_body", http_max_body, 256u * 1024 * 1024),
+    U32("http_rate_limit", http_rate_limit, UINT32_MAX),
+    BOOL("client_events", client_events),
+    FN("node_name", k_auth_file),
 
     /* logging and $SYS */
     FN("log_type", k_log_type),

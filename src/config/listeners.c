@@ -47,8 +47,9 @@ check_address(struct config_parse *p, const char *key, const char *addr)
     return 0;
 }
 
-int
-config_key_listener(struct config_parse *p, const char *key, char *rest)
+static int
+add_listener(struct config_parse *p, const char *key, char *rest, enum listener_protocol proto,
+             const char *default_addr)
 {
     char *addr = NULL;
     uint64_t port;
@@ -66,10 +67,13 @@ config_key_listener(struct config_parse *p, const char *key, char *rest)
     if (addr && check_address(p, key, addr) != 0)
         return -1;
 
+    if (!addr && default_addr)
+        addr = (char *)default_addr;
+
     struct config_listener li = {
         .port = (uint16_t)port,
         .bind_address = addr ? xstrdup(addr) : NULL,
-        .protocol = LISTENER_MQTT,
+        .protocol = proto,
         .max_connections = -1,
         .file = xstrdup(p->file),
         .line = p->line,
@@ -78,6 +82,21 @@ config_key_listener(struct config_parse *p, const char *key, char *rest)
     p->cur = config_listener_add(p->c, &li);
     p->in_listener = true;
     return 0;
+}
+
+int
+config_key_listener(struct config_parse *p, const char *key, char *rest)
+{
+    return add_listener(p, key, rest, LISTENER_MQTT, NULL);
+}
+
+/* `http_listener PORT [ADDRESS]`: a listener section for the HTTP API. Unlike MQTT listeners
+ * it binds to loopback unless told otherwise: the API can publish as anybody. The TLS keys
+ * after it make it HTTPS. */
+int
+config_key_http_listener(struct config_parse *p, const char *key, char *rest)
+{
+    return add_listener(p, key, rest, LISTENER_HTTP, "127.0.0.1");
 }
 
 /* Mosquitto's deprecated form: `port` always configures the default listener. */
@@ -125,8 +144,10 @@ config_key_protocol(struct config_parse *p, const char *key, char *rest)
         current_listener(p)->protocol = LISTENER_MQTT;
     else if (strcmp(s, "websockets") == 0)
         current_listener(p)->protocol = LISTENER_WEBSOCKETS;
+    else if (strcmp(s, "http") == 0)
+        current_listener(p)->protocol = LISTENER_HTTP;
     else
-        return config_parse_error(p, "%s: '%s' is not mqtt or websockets", key, CLIP(s, b));
+        return config_parse_error(p, "%s: '%s' is not mqtt, websockets or http", key, CLIP(s, b));
     return 0;
 }
 

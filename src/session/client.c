@@ -13,6 +13,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/xalloc.h"
+#include "session/app.h"
 #include "session/internal.h"
 
 static void client_on_input(void *ud, struct conn *conn);
@@ -78,6 +79,7 @@ client_fail(struct client *c, uint8_t rc)
 
     if (c->state == CLIENT_CLOSING)
         return;
+    c->end_reason = mqtt_rc_str(rc);
     if (log_ratelimit(&rl, 20))
         log_info("client error client=%s addr=%s reason=0x%02x (%s)", client_id_str(c),
                  conn_peer(c->conn), rc, mqtt_rc_str(rc));
@@ -91,6 +93,7 @@ client_kick(struct client *c, uint8_t rc)
 {
     if (c->state == CLIENT_CLOSING)
         return;
+    c->end_reason = mqtt_rc_str(rc);
     send_disconnect(c, rc);
     c->state = CLIENT_CLOSING;
     conn_close(c->conn);
@@ -196,6 +199,7 @@ client_send_publish(struct client *c, struct msg *m, uint8_t qos, bool retain, b
         return false;
     }
     c->hub->stats.msgs_sent++;
+    c->hub->stats.msgs_sent_qos[qos]++;
     client_wrote(c);
     return true;
 }
@@ -350,6 +354,7 @@ client_detach(struct client *c)
     if (!c->send_will)
         sess_clear_will(s);
     log_info("client disconnected client=%s addr=%s", s->id, conn_peer(c->conn));
+    app_event_disconnected(c);
     s->client = NULL;
     c->sess = NULL;
     atomic_fetch_sub_explicit(&c->hub->all->n_connected, 1, memory_order_relaxed);

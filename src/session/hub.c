@@ -3,12 +3,14 @@
  * and shutdown.
  */
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/xalloc.h"
+#include "session/app.h"
 #include "session/internal.h"
 
 struct hubs *
@@ -25,6 +27,15 @@ hubs_new(const struct config *cfg, unsigned n_hubs)
     pthread_mutex_init(&hs->stats_lock, NULL);
     retain_init(&hs->retained);
     hs->started_at = clock_now_ms();
+    /* The node name of $SYS/brokers/<node>/...: a topic level, so no '/' or wildcard. */
+    if (cfg->node_name)
+        snprintf(hs->node, sizeof(hs->node), "%s", cfg->node_name);
+    else if (gethostname(hs->node, sizeof(hs->node) - 1) != 0 || !hs->node[0])
+        snprintf(hs->node, sizeof(hs->node), "petrel");
+    for (char *p = hs->node; *p; p++) {
+        if (*p == '/' || *p == '+' || *p == '#')
+            *p = '_';
+    }
     return hs;
 }
 
@@ -51,6 +62,7 @@ hub_new(struct hubs *hs, unsigned index, struct loop *loop, struct conn_pool *po
     list_init(&h->offline);
     list_init(&h->dying);
     list_init(&h->held);
+    list_init(&h->commit_waits);
     h->trie = trie_new();
     h->p2p = (struct p2p_rules){
         .enabled = cfg->p2p_enabled,
@@ -77,6 +89,10 @@ dispose_item(struct hub_item *it)
     case OP_SUB_ADD:
     case OP_SUB_DEL:
         free(it->u.sub.filter);
+        break;
+    case OP_APP_QUERY:
+    case OP_APP_ANSWER:
+        app_dispose_item(it);
         break;
     case OP_HANDOFF:
         if (it->u.handoff.transport)
@@ -219,6 +235,10 @@ on_items(void *ud, void *items, size_t n)
         case OP_STORE_DONE:
             persist_on_done(h, it[i].rc);
             break;
+        case OP_APP_QUERY:
+        case OP_APP_ANSWER:
+            app_on_item(h, &it[i]);
+            break;
         default:
             sess_on_item(h, &it[i]);
             break;
@@ -324,9 +344,11 @@ snapshot_stats(struct hub *h)
 
     h->stats.bytes_in = h->pool->bytes_in;
     h->stats.bytes_out = h->pool->bytes_out;
+    app_gauges(h);
     pthread_mutex_lock(&hs->stats_lock);
     hs->snapshots[h->index] = h->stats;
     pthread_mutex_unlock(&hs->stats_lock);
+    h->stats.loop_lag_max_ms = 0;
 }
 
 void
@@ -336,6 +358,14 @@ hub_tick(void *hub)
     struct hubs *hs = h->all;
 
     h->now = clock_now_ms();
+    /* How late this tick runs is how long the loop was busy elsewhere: its latency. */
+    if (h->tick_due) {
+        uint64_t lag = h->now > h->tick_due ? h->now - h->tick_due : 0;
+        h->stats.loop_lag_ms = lag > UINT32_MAX ? UINT32_MAX : (uint32_t)lag;
+        if (h->stats.loop_lag_ms > h->stats.loop_lag_max_ms)
+            h->stats.loop_lag_max_ms = h->stats.loop_lag_ms;
+    }
+    h->tick_due = h->now + HUB_TICK_MS;
     sweep_clients(h);
     conn_pool_trim(h->pool);
     sweep_sessions(h);

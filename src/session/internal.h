@@ -61,6 +61,14 @@ struct hub_stats {
     uint64_t bytes_in;
     uint64_t bytes_out;
     uint64_t n_sessions;        /* sessions owned */
+    uint64_t msgs_received_qos[3];  /* msgs_received by QoS */
+    uint64_t msgs_sent_qos[3];      /* msgs_sent by QoS */
+    uint64_t api_published;     /* messages published through the HTTP API */
+    /* Gauges, refreshed at the snapshot (app.c). */
+    uint64_t queued;            /* messages in the queues of owned sessions */
+    uint64_t inflight;
+    uint32_t loop_lag_ms;       /* how late the latest tick ran */
+    uint32_t loop_lag_max_ms;   /* the latest since the previous snapshot */
 };
 
 struct hubs {
@@ -83,6 +91,8 @@ struct hubs {
     _Atomic uint64_t next_qseq;   /* queue entry sequence numbers, every hub's */
     _Atomic bool store_full;      /* a batch failed (disk full): refuse durable publishes */
     struct mailbox_stage *store_stages; /* [n_hubs]: completions; the storage thread's only */
+    _Atomic uint64_t next_conn_id;  /* per-connection ids (connection events, presence) */
+    char node[64];                /* the node name in $SYS/brokers/<node>/... (app.c) */
 };
 
 /* One matching session collected while routing a message (duplicates merged). */
@@ -107,6 +117,8 @@ enum hub_op {
     OP_HANDOFF,                   /* a connection whose client ID this hub owns */
     OP_SHUTDOWN,
     OP_STORE_DONE,                /* from the storage thread: this hub's oldest batch completed */
+    OP_APP_QUERY,                 /* to a session's owner: an application's question (app.c) */
+    OP_APP_ANSWER,                /* back to the asking hub */
 };
 
 struct hub_item {
@@ -136,6 +148,10 @@ struct hub_item {
             uint8_t *data;                   /* bytes read so far, from CONNECT on; owned */
             size_t len;
         } handoff;
+        struct {
+            struct app_query *q;             /* owned by the asking hub */
+            uint32_t index;
+        } app;
     } u;
 };
 
@@ -180,6 +196,9 @@ struct hub {
     uint64_t put_msg_gen;         /* ... and that batch's number */
     struct list held;             /* clients whose output waits for a commit */
     bool probe_pending;           /* a disk-space probe is in a batch */
+    struct list commit_waits;     /* struct app_commit_wait, in batch order */
+    uint64_t api_msg_seq;         /* ids of messages published through the API */
+    uint64_t tick_due;            /* when the next tick should run (loop lag) */
 };
 
 enum client_state {
@@ -213,6 +232,8 @@ struct client {
     struct list held_link;        /* hub->held while its output waits for a commit */
     uint64_t hold_first;          /* the first batch it waits for, 0: not held */
     uint64_t hold_last;           /* the last batch it waits for */
+    uint64_t conn_id;             /* unique per connection, set at CONNACK */
+    const char *end_reason;       /* why it ended (static text), NULL: the socket closed */
 };
 
 struct sub {
@@ -275,6 +296,7 @@ struct session {
     uint32_t will_delay;          /* seconds */
     uint64_t will_at;             /* monotonic ms when a delayed will fires, 0: not armed */
     struct auth_identity *auth;   /* who the last client was, for the ACL (access.c) */
+    bool discard;                 /* end it when its client goes (an application asked) */
 };
 
 /* ---- hub.c ---- */
@@ -426,6 +448,17 @@ void persist_submit(struct hub *h);
 void persist_on_done(struct hub *h, int rc);
 /* Tick (hub 0): while the store is full, probe once in a while whether space came back. */
 void persist_tick(struct hub *h);
+
+/* ---- app.c ---- */
+struct app_query;
+/* OP_APP_QUERY and OP_APP_ANSWER (hub.c). */
+void app_on_item(struct hub *h, struct hub_item *it);
+/* An item of either kind that will never be handled (shutdown). */
+void app_dispose_item(struct hub_item *it);
+/* The store completed batch `gen`: run the commit waits up to it. */
+void app_committed(struct hub *h, uint64_t gen, int rc);
+/* Refresh the gauges of h->stats (before a snapshot). */
+void app_gauges(struct hub *h);
 
 /* ---- sys.c ---- */
 void sys_publish(struct hub *h);

@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "base/xalloc.h"
 #include "mqtt/topic.h"
+#include "session/app.h"
 #include "session/internal.h"
 
 /* Refuse the connection with CONNACK `rc` (mapped to a 3.1.1 return code when needed). */
@@ -312,8 +313,10 @@ on_connect(struct client *c, uint8_t flags, struct slice body)
     if (persist_ops(h) != ops)
         persist_hold(c);
     write_connack(c, &cn, present, assigned_id, keepalive_changed, s->expiry);
+    c->conn_id = atomic_fetch_add_explicit(&h->all->next_conn_id, 1, memory_order_relaxed) + 1;
     log_info("client connected client=%s addr=%s version=%u clean=%d keepalive=%u", s->id,
              conn_peer(c->conn), cn.version, cn.clean_start, c->keepalive);
+    app_event_connected(c);
     if (present)
         sess_resume(s);
 }

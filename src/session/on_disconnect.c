@@ -29,6 +29,7 @@ on_disconnect(struct client *c, uint8_t type, uint8_t flags, struct slice body)
     }
     /* A normal DISCONNECT discards the will [MQTT-3.14.4-3]; 0x04 asks for it to be sent. */
     c->send_will = c->version == MQTT_V5 && d.rc == MQTT_RC_DISCONNECT_WITH_WILL;
+    c->end_reason = "client disconnected";
     log_debug("disconnect received client=%s reason=0x%02x", s->id, d.rc);
     c->state = CLIENT_CLOSING;
     conn_close(c->conn);

@@ -120,6 +120,7 @@ on_publish(struct client *c, uint8_t flags, struct slice body)
         return;
     }
     h->stats.msgs_received++;
+    h->stats.msgs_received_qos[p.qos]++;
     if (p.qos == 2 && qos2_seen(s, p.packet_id)) {
         ack(c, &p, 0); /* a resend before PUBREL: acknowledged, not routed again */
         return;

@@ -25,6 +25,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/xalloc.h"
+#include "session/app.h"
 #include "session/internal.h"
 
 /* A session record written and deleted again to learn whether the disk has room. The control
@@ -396,6 +397,7 @@ persist_on_done(struct hub *h, int rc)
                       "succeed again",
                       strerror(-rc));
     }
+    app_committed(h, g, rc);
     list_for_each_safe(pos, tmp, &h->held)
     {
         struct client *c = list_entry(pos, struct client, held_link);

@@ -210,7 +210,7 @@ sess_detach(struct session *s)
     struct hub *h = s->hub;
 
     atomic_store_explicit(&s->online, false, memory_order_relaxed);
-    if (s->expiry == 0) {
+    if (s->expiry == 0 || s->discard) {
         sess_destroy(s);
         return;
     }

@@ -24,6 +24,9 @@
 struct hubs;
 struct hub;
 
+/* How often hub_tick is meant to run (the worker's loop_set_tick interval). */
+#define HUB_TICK_MS 250
+
 /* Borrows cfg, which outlives the hubs. */
 struct hubs *hubs_new(const struct config *cfg, unsigned n_hubs);
 /* Frees every hub and what they own. Only after all worker loops have returned. */

@@ -327,4 +327,9 @@ store_stats(struct store *s, struct store_stats *out)
     pthread_mutex_lock(&s->q_lock);
     out->pending = s->q_n;
     pthread_mutex_unlock(&s->q_lock);
+    /* The meta page LMDB reads here is updated atomically by the writer: any thread may ask. */
+    MDB_envinfo info;
+    MDB_stat st;
+    if (mdb_env_info(s->env, &info) == 0 && mdb_env_stat(s->env, &st) == 0)
+        out->used_bytes = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
 }

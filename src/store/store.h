@@ -261,6 +261,7 @@ struct store_stats {
     uint64_t ops_missing;         /* updates and drops of entries that did not exist */
     uint64_t map_size;            /* bytes mapped: the current ceiling before growing */
     uint64_t pending;             /* batches waiting for the storage thread */
+    uint64_t used_bytes;          /* pages in use in the data file (its high-water mark) */
 };
 
 /* A snapshot of the counters. Any thread. */

@@ -198,6 +198,57 @@ class Broker:
         return None
 
 
+# ------------------------------------------------------------------------------- HTTP API
+
+API_KEY = "test-write-key-0123456789"
+API_READ_KEY = "test-read-key-0123456789"
+
+
+def api_config(workdir, extra_keys=()):
+    """Configuration lines for an HTTP API listener on an ephemeral loopback port with a write
+    key (API_KEY, name "app") and a read key (API_READ_KEY, name "viewer")."""
+    keys = Path(workdir) / "api-keys"
+    keys.write_text("# test keys\n%s write app\n%s read viewer\n%s"
+                    % (API_KEY, API_READ_KEY, "".join(k + "\n" for k in extra_keys)))
+    return ["http_listener 0 127.0.0.1", "http_api_key_file %s" % keys]
+
+
+def http_port(broker):
+    """The port of the broker's HTTP API listener, from its log."""
+    m = wait_for(lambda: re.search(r"listening address=\S+ port=(\d+) protocol=http",
+                                   broker.log()), what="the http listener in the log")
+    return int(m.group(1))
+
+
+def http_call(port, method, path, body=None, key=API_KEY, headers=None, raw=None,
+              conn=None, timeout=10.0):
+    """One HTTP request to the API; returns (status, headers dict, parsed JSON or text).
+    `body` is sent as JSON, `raw` as given. `conn` reuses an http.client connection."""
+    import http.client
+    import json as _json
+    own = conn is None
+    if own:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=scaled(timeout))
+    hdrs = dict(headers or {})
+    if key is not None:
+        hdrs.setdefault("Authorization", "Bearer " + key)
+    data = raw
+    if body is not None:
+        data = _json.dumps(body).encode()
+        hdrs.setdefault("Content-Type", "application/json")
+    try:
+        conn.request(method, path, body=data, headers=hdrs)
+        resp = conn.getresponse()
+        payload = resp.read()
+        ctype = resp.getheader("Content-Type", "")
+        parsed = _json.loads(payload) if ctype.startswith("application/json") and payload \
+            else payload.decode(errors="replace")
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, parsed
+    finally:
+        if own:
+            conn.close()
+
+
 def run_broker_once(args, timeout=5.0, cwd=None):
     """Run the binary expecting it to exit by itself (bad configuration). Returns
     (returncode, stderr+stdout). A broker still running after `timeout` is killed and

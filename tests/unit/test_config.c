@@ -573,6 +573,47 @@ p2p_parent_topic_repeats(void **state)
 
 /* --- listeners --- */
 
+/* The HTTP API's listener and keys (docs/http-api.md). */
+static void
+http_api_keys(void **state)
+{
+    struct config c;
+
+    load_ok(&c, "listener 1883\n"
+                "http_listener 8080\n"
+                "certfile /etc/petrel/api.crt\n"
+                "http_listener 8081 0.0.0.0\n"
+                "listener 9000\n"
+                "protocol http\n"
+                "http_api_key_file /etc/petrel/keys\n"
+                "http_max_body 1024\n"
+                "http_rate_limit 0\n"
+                "client_events true\n"
+                "node_name edge-1\n");
+    assert_int_equal(c.n_listeners, 4);
+    assert_int_equal(c.listeners[1].protocol, LISTENER_HTTP);
+    assert_string_equal(c.listeners[1].bind_address, "127.0.0.1"); /* loopback by default */
+    assert_string_equal(c.listeners[1].certfile, "/etc/petrel/api.crt");
+    assert_string_equal(c.listeners[2].bind_address, "0.0.0.0");
+    assert_int_equal(c.listeners[3].protocol, LISTENER_HTTP);
+    assert_string_equal(c.http_api_key_file, "/etc/petrel/keys");
+    assert_int_equal(c.http_max_body, 1024);
+    assert_int_equal(c.http_rate_limit, 0);
+    assert_true(c.client_events);
+    assert_string_equal(c.node_name, "edge-1");
+    config_fini(&c);
+
+    load_ok(&c, "");
+    assert_int_equal(c.http_max_body, 4u * 1024 * 1024);
+    assert_int_equal(c.http_rate_limit, 1000);
+    assert_false(c.client_events);
+    assert_null(c.http_api_key_file);
+    config_fini(&c);
+    expect_error("http_listener\n", "petrel.conf:1: http_listener: missing value");
+    expect_error("http_max_body 1G\n",
+                 "petrel.conf:1: http_max_body: '1G' is not a number from 0 to 268435456");
+}
+
 static void
 listener_sections(void **state)
 {
@@ -668,7 +709,7 @@ listener_errors(void **state)
     expect_error("listener 1883 127.0.0.1\nbind_address 10.0.0.1\n",
                  "petrel.conf:2: bind_address: this listener already binds to '127.0.0.1'");
     expect_error("listener 1883\nprotocol mqtts\n",
-                 "petrel.conf:2: protocol: 'mqtts' is not mqtt or websockets");
+                 "petrel.conf:2: protocol: 'mqtts' is not mqtt, websockets or http");
     expect_error("listener 1883\nsocket_domain ipv5\n",
                  "petrel.conf:2: socket_domain: 'ipv5' is not ipv4 or ipv6");
     expect_error("port 70000\n", "petrel.conf:1: port: '70000' is not a number from 0 to 65535");
@@ -1229,6 +1270,7 @@ main(void)
         cmocka_unit_test(include_dir_sections_end_with_their_file),
         cmocka_unit_test(include_dir_is_read_from_the_main_file_only),
         cmocka_unit_test(include_dir_errors),
+        cmocka_unit_test(http_api_keys),
         cmocka_unit_test(unreadable_files_name_the_file),
         cmocka_unit_test(file_errors_give_the_right_line),
     };

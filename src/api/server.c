@@ -1,0 +1,420 @@
+/*
+ * server.c - the HTTP API's routing: which handler a request reaches, with which key, within
+ * which budget; and the JSON answers every handler shares.
+ *
+ * Every route but /healthz and /readyz needs `Authorization: Bearer <key>` with a key of the
+ * key file: read keys may look (GET), write keys may also act. Each key has a budget of
+ * http_rate_limit requests a second (a token bucket holding one second's worth), shared by
+ * every worker; beyond it the answer is 429.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/internal.h"
+#include "auth/auth.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/xalloc.h"
+
+#define API_PREFIX "/api/v1/"
+
+/* Request heads and bodies: the body limit is the configuration's; heads stay small. */
+#define HTTP_MAX_HEAD (16u * 1024)
+#define HTTP_IDLE_TIMEOUT_MS 60000u
+
+void
+api_reply_json(struct http_exchange *x, int status, json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+
+    json_decref(body);
+    if (!text) {
+        static const char oom[] = "{\"code\":\"internal\",\"message\":\"out of memory\"}";
+        http_respond(x, 500, "application/json", oom, sizeof(oom) - 1, NULL);
+        return;
+    }
+    http_respond(x, status, "application/json", text, strlen(text), NULL);
+    free(text);
+}
+
+void
+api_reply_error(struct http_exchange *x, int status, const char *code, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    json_t *body = json_object();
+    json_object_set_new(body, "code", json_string(code));
+    /* A message may quote the request, which need not be UTF-8: json_string refuses that. */
+    json_t *m = json_string(msg);
+    json_object_set_new(body, "message", m ? m : json_string("(not UTF-8)"));
+    api_reply_json(x, status, body);
+}
+
+json_t *
+api_body_object(struct api_ctx *ctx)
+{
+    json_error_t e;
+    json_t *root = json_loadb((const char *)ctx->req->body, ctx->req->body_len,
+                              JSON_REJECT_DUPLICATES, &e);
+    if (!root) {
+        api_reply_error(ctx->x, 400, "invalid_json", "line %d column %d: %s", e.line, e.column,
+                        e.text);
+        return NULL;
+    }
+    if (!json_is_object(root)) {
+        json_decref(root);
+        api_reply_error(ctx->x, 400, "invalid_json", "the body must be a JSON object");
+        return NULL;
+    }
+    return root;
+}
+
+struct auth_identity *
+api_identity(struct api_ctx *ctx)
+{
+    struct api_worker *w = ctx->w;
+    struct api *a = w->api;
+
+    if (!a->auth)
+        return NULL;
+    if (!w->idents[ctx->key_index]) {
+        char cid[128];
+        snprintf(cid, sizeof(cid), "http:%s", ctx->key->name);
+        w->idents[ctx->key_index] = auth_identity_for_app(a->auth, w->index, ctx->key->name, cid);
+    }
+    return w->idents[ctx->key_index];
+}
+
+struct api_call *
+api_call_new(struct api_ctx *ctx)
+{
+    struct api_call *call = xcalloc(1, sizeof(*call));
+
+    call->w = ctx->w;
+    call->x = ctx->x;
+    list_push(&ctx->w->calls, &call->link);
+    return call;
+}
+
+void
+api_call_free(struct api_call *call)
+{
+    list_remove(&call->link);
+    app_query_free(call->q);
+    json_decref(call->answer);
+    free(call);
+}
+
+void
+api_call_finish(struct api_call *call, int status)
+{
+    json_t *body = call->answer;
+
+    call->answer = NULL;
+    api_reply_json(call->x, status, body ? body : json_object());
+    api_call_free(call);
+}
+
+static int
+hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decode [p, p+len) into out ('+' is a space in a query); false when malformed or
+ * too long. */
+static bool
+query_decode(const char *p, size_t len, char *out, size_t out_len)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        char ch = p[i];
+        if (ch == '%') {
+            if (i + 2 >= len)
+                return false;
+            int hi = hex_value(p[i + 1]);
+            int lo = hex_value(p[i + 2]);
+            if (hi < 0 || lo < 0)
+                return false;
+            ch = (char)(hi * 16 + lo);
+            i += 2;
+        } else if (ch == '+') {
+            ch = ' ';
+        }
+        if (ch == '\0' || o + 1 >= out_len)
+            return false;
+        out[o++] = ch;
+    }
+    out[o] = '\0';
+    return true;
+}
+
+bool
+api_query_param(const char *query, const char *name, char *out, size_t out_len)
+{
+    size_t name_len = strlen(name);
+
+    for (const char *p = query; p && *p;) {
+        const char *end = strchr(p, '&');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len > name_len && strncmp(p, name, name_len) == 0 && p[name_len] == '=')
+            return query_decode(p + name_len + 1, len - name_len - 1, out, out_len);
+        if (len == name_len && strncmp(p, name, name_len) == 0) {
+            out[0] = '\0';
+            return true;
+        }
+        p = end ? end + 1 : NULL;
+    }
+    return false;
+}
+
+/* Take one request from the key's budget. */
+static bool
+within_budget(struct api *a, struct api_key *k)
+{
+    uint32_t rate = a->cfg->http_rate_limit;
+    bool ok;
+
+    if (rate == 0)
+        return true;
+    uint64_t now = clock_now_ms();
+    pthread_mutex_lock(&k->lock);
+    if (k->tokens < 0) {
+        k->tokens = rate;
+        k->refilled_at = now;
+    }
+    k->tokens += (double)(now - k->refilled_at) * rate / 1000.0;
+    if (k->tokens > rate)
+        k->tokens = rate;
+    k->refilled_at = now;
+    ok = k->tokens >= 1.0;
+    if (ok)
+        k->tokens -= 1.0;
+    pthread_mutex_unlock(&k->lock);
+    return ok;
+}
+
+/* The key of the request, or NULL after answering 401/403/429. */
+static const struct api_key *
+authorize(struct api_ctx *ctx, enum api_access need)
+{
+    struct api *a = ctx->w->api;
+    const char *h = ctx->req->authorization;
+    static const char challenge[] = "WWW-Authenticate: Bearer realm=\"petrel\"\r\n";
+
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
+        http_respond(ctx->x, 401, "application/json",
+                     "{\"code\":\"unauthorized\",\"message\":\"an API key is needed "
+                     "(Authorization: Bearer KEY)\"}",
+                     strlen("{\"code\":\"unauthorized\",\"message\":\"an API key is needed "
+                            "(Authorization: Bearer KEY)\"}"),
+                     challenge);
+        return NULL;
+    }
+    const char *token = h + 7;
+    while (*token == ' ')
+        token++;
+    size_t index = 0;
+    const struct api_key *k = api_keys_find(&a->keys, token, &index);
+    if (!k) {
+        static struct log_ratelimit rl;
+        if (log_ratelimit(&rl, 5))
+            log_notice("api request refused, unknown key addr=%s", ctx->req->peer);
+        http_respond(ctx->x, 401, "application/json",
+                     "{\"code\":\"unauthorized\",\"message\":\"unknown API key\"}",
+                     strlen("{\"code\":\"unauthorized\",\"message\":\"unknown API key\"}"),
+                     challenge);
+        return NULL;
+    }
+    if (need == API_WRITE && k->access != API_WRITE) {
+        api_reply_error(ctx->x, 403, "forbidden", "this key may only read");
+        return NULL;
+    }
+    if (!within_budget(a, (struct api_key *)k)) {
+        http_respond(ctx->x, 429, "application/json",
+                     "{\"code\":\"rate_limited\",\"message\":\"too many requests for this key\"}",
+                     strlen("{\"code\":\"rate_limited\",\"message\":\"too many requests for "
+                            "this key\"}"),
+                     "Retry-After: 1\r\n");
+        return NULL;
+    }
+    ctx->key = k;
+    ctx->key_index = index;
+    return k;
+}
+
+static void
+not_allowed(struct api_ctx *ctx, const char *allow)
+{
+    char hdr[64];
+    static const char body[] =
+        "{\"code\":\"method_not_allowed\",\"message\":\"method not allowed here\"}";
+
+    snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", allow);
+    http_respond(ctx->x, 405, "application/json", body, sizeof(body) - 1, hdr);
+}
+
+/* A route: the path (exact, or a prefix when it ends in '/'), the handlers by method. */
+static void
+route(struct api_ctx *ctx)
+{
+    const struct http_request *r = ctx->req;
+    const char *path = r->path;
+    enum http_method m = r->method;
+    bool get = m == HTTP_M_GET || m == HTTP_M_HEAD;
+
+    if (strcmp(path, "/healthz") == 0) {
+        get ? api_healthz(ctx) : not_allowed(ctx, "GET, HEAD");
+    } else if (strcmp(path, "/readyz") == 0) {
+        get ? api_readyz(ctx) : not_allowed(ctx, "GET, HEAD");
+    } else if (strcmp(path, "/metrics") == 0) {
+        if (!get)
+            not_allowed(ctx, "GET, HEAD");
+        else if (authorize(ctx, API_READ))
+            api_metrics(ctx);
+    } else if (strcmp(path, API_PREFIX "publish") == 0) {
+        if (m != HTTP_M_POST)
+            not_allowed(ctx, "POST");
+        else if (authorize(ctx, API_WRITE))
+            api_publish(ctx);
+    } else if (strcmp(path, API_PREFIX "publish/batch") == 0) {
+        if (m != HTTP_M_POST)
+            not_allowed(ctx, "POST");
+        else if (authorize(ctx, API_WRITE))
+            api_publish_batch(ctx);
+    } else if (strcmp(path, API_PREFIX "clients") == 0) {
+        if (!get)
+            not_allowed(ctx, "GET, HEAD");
+        else if (authorize(ctx, API_READ))
+            api_clients_get(ctx);
+    } else if (strncmp(path, API_PREFIX "clients/", strlen(API_PREFIX "clients/")) == 0 &&
+               path[strlen(API_PREFIX "clients/")]) {
+        const char *id = path + strlen(API_PREFIX "clients/");
+        if (get && authorize(ctx, API_READ))
+            api_client_get(ctx, id);
+        else if (m == HTTP_M_DELETE && authorize(ctx, API_WRITE))
+            api_client_delete(ctx, id);
+        else if (!get && m != HTTP_M_DELETE)
+            not_allowed(ctx, "GET, HEAD, DELETE");
+    } else if (strcmp(path, API_PREFIX "tokens") == 0) {
+        if (m != HTTP_M_POST)
+            not_allowed(ctx, "POST");
+        else if (authorize(ctx, API_WRITE))
+            api_token_create(ctx);
+    } else if (strncmp(path, API_PREFIX "tokens/", strlen(API_PREFIX "tokens/")) == 0 &&
+               path[strlen(API_PREFIX "tokens/")]) {
+        if (m != HTTP_M_DELETE)
+            not_allowed(ctx, "DELETE");
+        else if (authorize(ctx, API_WRITE))
+            api_token_delete(ctx, path + strlen(API_PREFIX "tokens/"));
+    } else {
+        api_reply_error(ctx->x, 404, "not_found", "no such route");
+    }
+}
+
+static void
+on_request(void *ud, struct http_exchange *x, const struct http_request *req)
+{
+    struct api_ctx ctx = {.w = ud, .x = x, .req = req};
+
+    route(&ctx);
+}
+
+int
+api_new(const struct config *cfg, struct hubs *hs, struct auth *auth, struct api **out,
+        char *err, size_t err_len)
+{
+    struct api *a = xcalloc(1, sizeof(*a));
+
+    a->cfg = cfg;
+    a->hubs = hs;
+    a->auth = auth;
+    if (cfg->http_api_key_file &&
+        api_keys_load(cfg->http_api_key_file, &a->keys, err, err_len) != 0) {
+        free(a);
+        return -1;
+    }
+    *out = a;
+    return 0;
+}
+
+void
+api_free(struct api *a)
+{
+    if (!a)
+        return;
+    api_keys_fini(&a->keys);
+    free(a);
+}
+
+void
+api_set_tokens(struct api *a, struct tokens *t)
+{
+    a->tokens = t;
+}
+
+struct api_worker *
+api_worker_new(struct api *a, struct hub *h, unsigned index, struct conn_pool *pool)
+{
+    struct api_worker *w = xcalloc(1, sizeof(*w));
+    struct http_limits lim = {
+        .max_head = HTTP_MAX_HEAD,
+        .max_body = a->cfg->http_max_body,
+        .idle_timeout_ms = HTTP_IDLE_TIMEOUT_MS,
+    };
+
+    w->api = a;
+    w->hub = h;
+    w->index = index;
+    w->idents = xcalloc(a->keys.n + 1, sizeof(*w->idents));
+    list_init(&w->calls);
+    w->http = http_server_new(pool, &lim, on_request, w);
+    return w;
+}
+
+void
+api_worker_free(struct api_worker *w)
+{
+    struct list *pos, *tmp;
+
+    if (!w)
+        return;
+    /* Calls still waiting are dropped unanswered: the broker is going away. */
+    list_for_each_safe(pos, tmp, &w->calls)
+    {
+        struct api_call *call = list_entry(pos, struct api_call, link);
+        if (call->wait.fn)
+            app_commit_cancel(&call->wait);
+        api_call_free(call);
+    }
+    http_server_free(w->http);
+    for (size_t i = 0; i < w->api->keys.n; i++)
+        auth_identity_free(w->idents[i]);
+    free(w->idents);
+    free(w);
+}
+
+void
+api_accept(struct api_worker *w, int fd, struct transport *t, const char *peer)
+{
+    http_accept(w->http, fd, t, peer);
+}
+
+void
+api_worker_tick(struct api_worker *w)
+{
+    http_server_tick(w->http, clock_now_ms());
+}

@@ -68,12 +68,15 @@ void http_server_free(struct http_server *s);
 /* Serve an accepted socket; takes `fd` and `t` (NULL: plain TCP). `peer` is copied. */
 void http_accept(struct http_server *s, int fd, struct transport *t, const char *peer);
 
-/* Close connections idle beyond the limit; call periodically (e.g. from the hub's tick). */
+/* Close connections idle beyond the limit; call periodically (e.g. from the hub's tick) with
+ * clock_now_ms(). Idle: no byte received and no answer sent for that long, while no request
+ * is with the handler (a half-sent request counts as idle when its client falls silent). */
 void http_server_tick(struct http_server *s, uint64_t now_ms);
 
-/* Answer `x` with `status`, a Content-Type and a body (copied), plus any extra header lines
- * in `headers` (each ending in "\r\n"; NULL: none). Frees `x`; when its connection has gone
- * meanwhile the answer is dropped. */
+/* Answer `x` with `status`, a Content-Type (NULL: none) and a body (copied), plus any extra
+ * header lines in `headers` (each ending in "\r\n"; NULL: none). Frees `x`; when its
+ * connection has gone meanwhile the answer is dropped. When a pipelined request is already
+ * waiting on that connection, the handler is called for it before this returns. */
 void http_respond(struct http_exchange *x, int status, const char *content_type,
                   const void *body, size_t len, const char *headers);
 /* Has the connection of `x` gone (closed by the peer or a limit) while it waited? */

@@ -126,5 +126,6 @@ loop_run(struct loop *l)
         if (l->after_fn)
             l->after_fn(l->after_ud);
     }
+    l->stopping = false; /* a stop ends this run only: tests run a loop in steps */
     return 0;
 }

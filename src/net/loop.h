@@ -36,7 +36,8 @@ void loop_set_tick(struct loop *l, unsigned interval_ms, loop_hook_fn *fn, void 
 /* Call `fn` after every batch of events (flush output, finish closes). */
 void loop_set_after(struct loop *l, loop_hook_fn *fn, void *ud);
 
-/* Run until loop_stop(). Returns 0 or a negative errno from epoll. */
+/* Run until loop_stop(), which ends this run only (a later loop_run runs again). Returns 0 or
+ * a negative errno from epoll. */
 int loop_run(struct loop *l);
 void loop_stop(struct loop *l);
 

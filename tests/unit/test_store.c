@@ -247,7 +247,7 @@ vlog_init(struct vlog *l)
     memset(l, 0, sizeof(*l));
     l->text = calloc(1, 1);
     l->cap = 1;
-    l->v = (struct store_visitor){l, v_session, v_sub, v_queue, v_qos2, v_retained, v_expired};
+    l->v = (struct store_visitor){l, v_session, v_sub, v_queue, v_qos2, v_retained, v_expired, NULL};
 }
 
 /* Load the store into a fresh log (freed by the caller). */

@@ -77,6 +77,7 @@ struct hubs {
     _Atomic uint64_t next_serial;
     uint64_t started_at;
     struct auth *auth;            /* NULL: no auth module (in-process tests) */
+    struct tokens *tokens;        /* issued access tokens (auth/token.h); always there */
     /* Durable storage (persist.c); store is NULL with persistence false. */
     struct store *store;
     bool sync_always;             /* persistence_sync always (commits are fsync'd) */
@@ -180,6 +181,10 @@ struct hub {
     uint64_t put_msg_gen;         /* ... and that batch's number */
     struct list held;             /* clients whose output waits for a commit */
     bool probe_pending;           /* a disk-space probe is in a batch */
+    /* token logins (token_watch.c) */
+    struct list token_clients;    /* connected clients that logged in with tokens */
+    uint64_t token_gen;           /* tokens_gen() when they were last checked */
+    int64_t token_due;            /* wall-clock s of their next notice or expiry */
 };
 
 enum client_state {
@@ -213,6 +218,8 @@ struct client {
     struct list held_link;        /* hub->held while its output waits for a commit */
     uint64_t hold_first;          /* the first batch it waits for, 0: not held */
     uint64_t hold_last;           /* the last batch it waits for */
+    struct list token_link;       /* hub->token_clients while it holds tokens */
+    uint8_t token_warned;         /* TOKEN_READ/TOKEN_WRITE: expiry notice sent */
 };
 
 struct sub {
@@ -426,6 +433,23 @@ void persist_submit(struct hub *h);
 void persist_on_done(struct hub *h, int rc);
 /* Tick (hub 0): while the store is full, probe once in a while whether space came back. */
 void persist_tick(struct hub *h);
+
+/* ---- persist_tokens.c: tokens in the store ---- */
+/* After the load: token issues and revocations are stored (and wait for their commit). */
+void persist_tokens_attach(struct hubs *hs);
+/* Before the store closes. */
+void persist_tokens_detach(struct hubs *hs);
+/* Start-up: a stored token back into the table (expired ones are skipped). */
+void persist_token_restore(struct hubs *hs, const struct store_token *r, int64_t wall);
+
+/* ---- token_watch.c: token logins after CONNECT (auth/token.h) ---- */
+/* A client that logged in with tokens is connected: watch its tokens' expiry and revocation. */
+void token_watch_add(struct client *c);
+/* Tick: notices ~5 minutes before expiry; expired or revoked tokens end their clients. */
+void token_watch_tick(struct hub *h);
+/* A PUBLISH to TOKEN_UPLOAD_TOPIC: replace one of the client's tokens. Returns 0 or
+ * MQTT_RC_NOT_AUTHORIZED (not a token login, malformed, unknown, expired or unfit token). */
+int token_watch_upload(struct client *c, struct slice payload);
 
 /* ---- sys.c ---- */
 void sys_publish(struct hub *h);

@@ -239,6 +239,7 @@ start_workers(struct app *app)
         log_error("config http_api_key_file: %s", err);
         return -1;
     }
+    api_set_tokens(app->api, hubs_tokens(app->hubs));
     for (unsigned k = 0; k < app->n_workers; k++) {
         struct worker *w = &app->workers[k];
         int rc = loop_new(&w->loop);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "auth/internal.h"
+#include "auth/token.h"
 #include "base/xalloc.h"
 #include "mqtt/rc.h"
 
@@ -60,6 +61,8 @@ struct auth_identity {
     size_t group_len;       /* client_id[0, group_len) is its GID group; 0: none */
     struct auth_snap *snap; /* `acl` was compiled from this snapshot (a reference) */
     struct acl_view acl;
+    /* Token login: [0] read, [1] write; the same object for an RW token (freed once). */
+    struct token_grant *tokens[2];
     /* The last delivery check: a stream of messages on one topic is checked once. */
     bool has_last;
     bool last_ok;
@@ -438,6 +441,8 @@ auth_connect(struct auth *a, unsigned reader, const struct auth_request *rq,
         *reason = "GID group not allowed";
         return MQTT_RC_NOT_AUTHORIZED;
     }
+    struct token_grant *grants[2] = {NULL, NULL};
+    struct slice key_id, instance;
     if (rq->listener && rq->listener->use_identity_as_username) {
         /* The certificate is the credential; a username or password sent along is not
          * looked at (as in Mosquitto). */
@@ -447,8 +452,22 @@ auth_connect(struct auth *a, unsigned reader, const struct auth_request *rq,
         }
         user = slice_cstr(rq->cert_identity);
         has_user = verified = true;
+    } else if (rq->has_username && token_username_parse(rq->username, &key_id, &instance)) {
+        /* The tokens are the credential; the instance is not checked (one broker is one
+         * instance), and the ACL sees the AccessKeyId, as with signatures. */
+        struct slice password = rq->has_password ? rq->password : slice_make(NULL, 0);
+        int trc = rq->tokens ? tokens_login(rq->tokens, password, rq->wall_s, grants) : -ENOENT;
+        has_user = true;
+        user = key_id;
+        if (trc != 0) {
+            *reason = trc == -EINVAL        ? "malformed token password"
+                      : trc == -EKEYEXPIRED ? "token expired"
+                      : trc == -EACCES      ? "token lacks the action of its type"
+                                            : "unknown or revoked token";
+            goto bad;
+        }
+        verified = true;
     } else if (rq->has_username) {
-        struct slice key_id, instance;
         struct slice password = rq->has_password ? rq->password : slice_make(NULL, 0);
         enum apsara_mode mode = apsara_username(rq->username, &key_id, &instance);
         const struct apsara_keys *keys = mode == APSARA_SIGNATURE && s->has_keys   ? &s->keys
@@ -486,6 +505,8 @@ auth_connect(struct auth *a, unsigned reader, const struct auth_request *rq,
     id->client_id = xstrndup(rq->client_id.p, rq->client_id.len);
     id->client_id_len = rq->client_id.len;
     id->group_len = group.len;
+    id->tokens[0] = grants[0];
+    id->tokens[1] = grants[1];
     identity_compile(id, s);
     *out = id;
     *reason = verified ? "authenticated" : "anonymous";
@@ -515,6 +536,9 @@ auth_identity_free(struct auth_identity *id)
     if (id->snap)
         acl_view_fini(&id->acl);
     snap_unref(id->snap);
+    if (id->tokens[1] != id->tokens[0])
+        token_grant_free(id->tokens[1]);
+    token_grant_free(id->tokens[0]);
     free(id->user);
     free(id->client_id);
     free(id);
@@ -606,4 +630,59 @@ auth_may_receive(struct auth *a, unsigned reader, struct auth_identity *id, stru
         id->has_last = true;
     }
     return ok;
+}
+
+/* ---- token grants ---- */
+
+bool
+auth_identity_has_tokens(const struct auth_identity *id)
+{
+    return id && (id->tokens[0] || id->tokens[1]);
+}
+
+const struct token_grant *
+auth_identity_token(const struct auth_identity *id, unsigned action)
+{
+    return action == TOKEN_READ ? id->tokens[0] : action == TOKEN_WRITE ? id->tokens[1] : NULL;
+}
+
+void
+auth_identity_set_token(struct auth_identity *id, unsigned actions, struct token_grant *g)
+{
+    struct token_grant *old[2] = {id->tokens[0], id->tokens[1]};
+
+    if (actions & TOKEN_READ)
+        id->tokens[0] = g;
+    if (actions & TOKEN_WRITE)
+        id->tokens[1] = g;
+    /* Free what no slot holds any more (an RW grant may survive in the other slot). */
+    for (int i = 0; i < 2; i++) {
+        if (old[i] && old[i] != id->tokens[0] && old[i] != id->tokens[1] &&
+            (i == 0 || old[1] != old[0]))
+            token_grant_free(old[i]);
+    }
+}
+
+bool
+auth_token_may_publish(const struct auth_identity *id, struct slice topic)
+{
+    if (!auth_identity_has_tokens(id))
+        return true;
+    return id->tokens[1] && token_grant_matches(id->tokens[1], topic);
+}
+
+bool
+auth_token_may_subscribe(const struct auth_identity *id, struct slice filter)
+{
+    if (!auth_identity_has_tokens(id))
+        return true;
+    return id->tokens[0] && token_grant_covers(id->tokens[0], filter);
+}
+
+bool
+auth_token_may_receive(const struct auth_identity *id, struct slice topic)
+{
+    if (!auth_identity_has_tokens(id))
+        return true;
+    return id->tokens[0] && token_grant_matches(id->tokens[0], topic);
 }

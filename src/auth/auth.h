@@ -47,6 +47,8 @@ struct auth_request {
     const struct config_listener *listener;
     const char *peer; /* "address:port", for slowing down failed logins */
     uint64_t now;     /* monotonic ms */
+    struct tokens *tokens; /* token logins ("Token|..."): the table; NULL refuses them */
+    uint64_t wall_s;       /* wall-clock seconds, for token expiry */
 };
 
 /* Decide a CONNECT. Returns 0 with a new identity in *out, or the CONNACK reason code:
@@ -63,6 +65,25 @@ struct auth_identity *auth_identity_for_app(struct auth *a, unsigned reader, con
                                             const char *client_id);
 /* The username the ACL sees (NULL: anonymous). Valid until auth_identity_free. */
 const char *auth_identity_user(const struct auth_identity *id);
+
+/* ---- token logins (auth/token.h) ----
+ * A client that logged in with tokens ("Token|<AccessKeyId>|<InstanceId>") holds a read and/or
+ * a write grant. Its publishes, subscriptions and deliveries are limited to the grants'
+ * filters, in addition to the ACL file if any. Without tokens the checks return true. */
+struct token_grant;
+bool auth_identity_has_tokens(const struct auth_identity *id);
+/* The grant for TOKEN_READ or TOKEN_WRITE, NULL when none (the same object for both when one
+ * RW token gives both). Valid until replaced or the identity is freed. */
+const struct token_grant *auth_identity_token(const struct auth_identity *id, unsigned action);
+/* Give the identity `g` (taken) for `actions` (TOKEN_READ, TOKEN_WRITE or both), replacing
+ * what it held for them. */
+void auth_identity_set_token(struct auth_identity *id, unsigned actions, struct token_grant *g);
+/* PUBLISH (a P2P one too: its full topic): a write grant must match the topic. */
+bool auth_token_may_publish(const struct auth_identity *id, struct slice topic);
+/* SUBSCRIBE: a read grant's filter must cover the filter (every topic it matches). */
+bool auth_token_may_subscribe(const struct auth_identity *id, struct slice filter);
+/* Delivery: a read grant must match the topic (after a refresh narrowed it). */
+bool auth_token_may_receive(const struct auth_identity *id, struct slice topic);
 
 /* Is an ACL file loaded? Without one every topic is allowed and the checks below return true
  * at once; callers on hot paths may skip work when this is false. */

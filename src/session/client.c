@@ -36,6 +36,7 @@ client_new(struct hub *h, int fd, struct transport *t, const char *peer,
     c->connected_at = h->now;
     map_init(&c->alias_out);
     list_init(&c->held_link);
+    list_init(&c->token_link);
     if (!(c->conn = conn_new(h->pool, fd, t, peer, &client_ops, c))) {
         free(c);
         return NULL;
@@ -373,6 +374,7 @@ client_on_close(void *ud, struct conn *conn)
         atomic_fetch_sub_explicit(&h->all->listener_conns[c->listener - h->cfg->listeners], 1,
                                   memory_order_relaxed);
     list_remove(&c->link);
+    list_remove(&c->token_link);
     for (uint32_t i = 0; c->alias_in && i <= c->n_alias_in; i++)
         free(c->alias_in[i]);
     free(c->alias_in);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth/token.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/xalloc.h"
@@ -36,7 +37,14 @@ hubs_new(const struct config *cfg, unsigned n_hubs)
         if (*p == '/' || *p == '+' || *p == '#')
             *p = '_';
     }
+    hs->tokens = tokens_new();
     return hs;
+}
+
+struct tokens *
+hubs_tokens(struct hubs *hs)
+{
+    return hs->tokens;
 }
 
 static void on_items(void *ud, void *items, size_t n);
@@ -63,6 +71,8 @@ hub_new(struct hubs *hs, unsigned index, struct loop *loop, struct conn_pool *po
     list_init(&h->dying);
     list_init(&h->held);
     list_init(&h->commit_waits);
+    list_init(&h->token_clients);
+    h->token_due = INT64_MAX;
     h->trie = trie_new();
     h->p2p = (struct p2p_rules){
         .enabled = cfg->p2p_enabled,
@@ -188,6 +198,7 @@ hubs_free(struct hubs *hs)
     pthread_mutex_destroy(&hs->retained_lock);
     pthread_mutex_destroy(&hs->stats_lock);
     free(hs->snapshots);
+    tokens_free(hs->tokens);
     free((void *)hs->listener_conns);
     free(hs->hubs);
     free(hs);
@@ -369,6 +380,7 @@ hub_tick(void *hub)
     sweep_clients(h);
     conn_pool_trim(h->pool);
     sweep_sessions(h);
+    token_watch_tick(h);
     snapshot_stats(h);
     if (h->index != 0)
         return;

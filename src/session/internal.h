@@ -85,6 +85,7 @@ struct hubs {
     _Atomic uint64_t next_serial;
     uint64_t started_at;
     struct auth *auth;            /* NULL: no auth module (in-process tests) */
+    struct tokens *tokens;        /* issued access tokens (auth/token.h); always there */
     /* Durable storage (persist.c); store is NULL with persistence false. */
     struct store *store;
     bool sync_always;             /* persistence_sync always (commits are fsync'd) */
@@ -199,6 +200,10 @@ struct hub {
     struct list commit_waits;     /* struct app_commit_wait, in batch order */
     uint64_t api_msg_seq;         /* ids of messages published through the API */
     uint64_t tick_due;            /* when the next tick should run (loop lag) */
+    /* token logins (token_watch.c) */
+    struct list token_clients;    /* connected clients that logged in with tokens */
+    uint64_t token_gen;           /* tokens_gen() when they were last checked */
+    int64_t token_due;            /* wall-clock s of their next notice or expiry */
 };
 
 enum client_state {
@@ -234,6 +239,8 @@ struct client {
     uint64_t hold_last;           /* the last batch it waits for */
     uint64_t conn_id;             /* unique per connection, set at CONNACK */
     const char *end_reason;       /* why it ended (static text), NULL: the socket closed */
+    struct list token_link;       /* hub->token_clients while it holds tokens */
+    uint8_t token_warned;         /* TOKEN_READ/TOKEN_WRITE: expiry notice sent */
 };
 
 struct sub {
@@ -459,6 +466,22 @@ void app_dispose_item(struct hub_item *it);
 void app_committed(struct hub *h, uint64_t gen, int rc);
 /* Refresh the gauges of h->stats (before a snapshot). */
 void app_gauges(struct hub *h);
+/* ---- persist_tokens.c: tokens in the store ---- */
+/* After the load: token issues and revocations are stored (and wait for their commit). */
+void persist_tokens_attach(struct hubs *hs);
+/* Before the store closes. */
+void persist_tokens_detach(struct hubs *hs);
+/* Start-up: a stored token back into the table (expired ones are skipped). */
+void persist_token_restore(struct hubs *hs, const struct store_token *r, int64_t wall);
+
+/* ---- token_watch.c: token logins after CONNECT (auth/token.h) ---- */
+/* A client that logged in with tokens is connected: watch its tokens' expiry and revocation. */
+void token_watch_add(struct client *c);
+/* Tick: notices ~5 minutes before expiry; expired or revoked tokens end their clients. */
+void token_watch_tick(struct hub *h);
+/* A PUBLISH to TOKEN_UPLOAD_TOPIC: replace one of the client's tokens. Returns 0 or
+ * MQTT_RC_NOT_AUTHORIZED (not a token login, malformed, unknown, expired or unfit token). */
+int token_watch_upload(struct client *c, struct slice payload);
 
 /* ---- sys.c ---- */
 void sys_publish(struct hub *h);

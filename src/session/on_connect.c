@@ -289,6 +289,8 @@ on_connect(struct client *c, uint8_t flags, struct slice body)
     c->sess = s;
     c->state = CLIENT_CONNECTED;
     c->send_will = true;
+    if (auth_identity_has_tokens(ident))
+        token_watch_add(c);
     atomic_store_explicit(&s->online, true, memory_order_relaxed);
     size_t now_connected =
         atomic_fetch_add_explicit(&h->all->n_connected, 1, memory_order_relaxed) + 1;

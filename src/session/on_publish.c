@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/token.h"
 #include "base/log.h"
 #include "base/xalloc.h"
 #include "session/internal.h"
@@ -127,6 +128,15 @@ on_publish(struct client *c, uint8_t flags, struct slice body)
     }
     if (p.qos == 2 && s->n_qos2_in >= 65535) {
         client_fail(c, MQTT_RC_RECEIVE_MAX_EXCEEDED); /* [MQTT-3.3.4-9] */
+        return;
+    }
+    if (slice_eq(p.topic, SLICE(TOKEN_UPLOAD_TOPIC))) {
+        /* A token refresh is addressed to the broker: it is never routed, and it is the one
+         * $SYS topic a client may publish to. */
+        rc = token_watch_upload(c, p.payload);
+        if (p.qos == 2 && rc == 0)
+            qos2_mark(s, p.packet_id); /* in memory only: nothing durable hangs on it */
+        ack(c, &p, (uint8_t)rc);
         return;
     }
     if ((rc = check_message(c, &p)) != 0) {

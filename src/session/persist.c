@@ -622,6 +622,15 @@ load_retained(void *ctx, const struct store_msg *r)
     return 0;
 }
 
+static int
+load_token(void *ctx, const struct store_token *r)
+{
+    struct load_ctx *lc = ctx;
+
+    persist_token_restore(lc->hs, r, lc->wall);
+    return 0;
+}
+
 static void
 load_expired(void *ctx, const struct store_session *r)
 {
@@ -672,6 +681,7 @@ hubs_open_store(struct hubs *hs, char *err, size_t err_len)
         .on_qos2 = load_qos2,
         .on_retained = load_retained,
         .on_expired_session = load_expired,
+        .on_token = load_token,
     };
     map_init(&lc.msgs);
     int rc = store_load(hs->store, &v, &st);
@@ -696,12 +706,13 @@ hubs_open_store(struct hubs *hs, char *err, size_t err_len)
                  rc < 0 ? strerror(-rc) : "stopped");
         return -1;
     }
+    persist_tokens_attach(hs);
     log_notice("persistence location=%s sync=%s sessions=%llu subscriptions=%llu queued=%llu "
-               "retained=%llu expired_sessions=%llu startup_ms=%llu",
+               "retained=%llu expired_sessions=%llu tokens=%llu startup_ms=%llu",
                dir, hs->sync_always ? "always" : "periodic", (unsigned long long)st.n_sessions,
                (unsigned long long)st.n_subs, (unsigned long long)st.n_queued,
                (unsigned long long)st.n_retained, (unsigned long long)st.n_expired_sessions,
-               (unsigned long long)(clock_now_ms() - t0));
+               (unsigned long long)st.n_tokens, (unsigned long long)(clock_now_ms() - t0));
     return 0;
 }
 
@@ -711,6 +722,7 @@ hubs_close_store(struct hubs *hs)
     if (!hs || !hs->store)
         return;
     /* The loops have stopped: what the last closes wrote goes in now. */
+    persist_tokens_detach(hs);
     for (unsigned k = 0; k < hs->n_hubs; k++)
         persist_submit(hs->hubs[k]);
     store_close(hs->store);

@@ -38,6 +38,11 @@ void hubs_shutdown(struct hubs *hs);
  * reader index of each hub is its own index. */
 struct auth;
 void hubs_set_auth(struct hubs *hs, struct auth *auth);
+/* The table of access tokens (auth/token.h), made by hubs_new and freed by hubs_free; the HTTP
+ * API issues and revokes through it. With persistence, hubs_open_store loads it and from then
+ * on tokens_issue/tokens_revoke wait for their commit. */
+struct tokens;
+struct tokens *hubs_tokens(struct hubs *hs);
 
 /* Durable storage (cfg->persistence): open the store, start its thread and load what it holds
  * into the hubs (sessions on their owners, subscriptions into every replica, retained

@@ -398,6 +398,10 @@ apply_op(struct store *s, MDB_txn *txn, struct store_batch *b, const struct op_h
         return retained_set(s, txn, h, key, val);
     case OP_RETAINED_CLEAR:
         return retained_clear(s, txn, key);
+    case OP_TOKEN_PUT:
+        return mdb_put(txn, s->dbi[DB_TOKENS], key, val, 0);
+    case OP_TOKEN_DEL:
+        return del_quiet(txn, s->dbi[DB_TOKENS], key);
     }
     return -EINVAL;
 }

@@ -279,6 +279,42 @@ store_batch_retained_clear(struct store_batch *b, struct slice topic)
     return 0;
 }
 
+int
+store_batch_token_put(struct store_batch *b, const struct store_token *t)
+{
+    size_t vlen = rec_token_size(t);
+    uint8_t *at;
+
+    if (t->hash.len != STORE_TOKEN_HASH_LEN || t->actions == 0 || t->actions > 3 ||
+        t->n_filters == 0 || t->n_filters > STORE_MAX_TOKEN_FILTERS || vlen == 0)
+        return -EINVAL;
+    for (uint32_t i = 0; i < t->n_filters; i++)
+        if (t->filters[i].len == 0)
+            return -EINVAL;
+    if (!(at = op_reserve(b, vlen)))
+        return -ENOMEM;
+    uint8_t *key = op_key(at);
+    memcpy(key, t->hash.p, STORE_TOKEN_HASH_LEN);
+    rec_token_encode(key + STORE_TOKEN_HASH_LEN, slice_make(key, STORE_TOKEN_HASH_LEN), t);
+    op_commit(b, at, (struct op_hdr){.op = OP_TOKEN_PUT, .key_len = STORE_TOKEN_HASH_LEN,
+                                     .val_len = (uint32_t)vlen});
+    return 0;
+}
+
+int
+store_batch_token_del(struct store_batch *b, struct slice hash)
+{
+    uint8_t *at;
+
+    if (hash.len != STORE_TOKEN_HASH_LEN)
+        return -EINVAL;
+    if (!(at = op_reserve(b, 0)))
+        return -ENOMEM;
+    memcpy(op_key(at), hash.p, STORE_TOKEN_HASH_LEN);
+    op_commit(b, at, (struct op_hdr){.op = OP_TOKEN_DEL, .key_len = STORE_TOKEN_HASH_LEN});
+    return 0;
+}
+
 uint64_t
 store_msg_id_new(struct store *s)
 {

@@ -32,7 +32,7 @@
 #define DEFAULT_MAX_PENDING_BYTES (256 * MIB)
 
 const char *const store_db_names[DB_COUNT] = {
-    "meta", "sessions", "subs", "msgs", "refs", "queue", "qos2", "retained",
+    "meta", "sessions", "subs", "msgs", "refs", "queue", "qos2", "retained", "tokens",
 };
 
 int
@@ -181,8 +181,11 @@ meta_check(struct store *s, MDB_txn *txn, char *err, size_t err_len)
         return fail(err, err_len, -EUCLEAN, "%s: key hash record missing or damaged",
                     s->data_path);
     memcpy(s->hashkey, val.mv_data, 16);
+    /* Databases added after format 1 shipped are created in stores made before them (older
+     * builds never look at them, so the format version stays). */
     for (int i = 1; i < DB_COUNT; i++)
-        if ((rc = mdb_dbi_open(txn, store_db_names[i], 0, &s->dbi[i])) != 0)
+        if ((rc = mdb_dbi_open(txn, store_db_names[i], i >= DB_TOKENS ? MDB_CREATE : 0,
+                               &s->dbi[i])) != 0)
             return fail(err, err_len, -EUCLEAN, "%s: database %s missing: %s", s->data_path,
                         store_db_names[i], mdb_strerror(rc));
     return 0;

@@ -43,6 +43,7 @@ enum store_db {
     DB_QUEUE,
     DB_QOS2,
     DB_RETAINED,
+    DB_TOKENS,                      /* added after format 1 shipped: created when missing */
     DB_COUNT,
 };
 
@@ -62,6 +63,8 @@ enum store_op {
     OP_QOS2_DROP,
     OP_RETAINED_SET,
     OP_RETAINED_CLEAR,
+    OP_TOKEN_PUT,
+    OP_TOKEN_DEL,
 };
 
 /* One operation in a batch's buffer: this header, then key_len key bytes, then val_len value
@@ -212,6 +215,13 @@ int rec_qos2_decode(struct slice key, struct slice val);
 #define REC_RETAINED_SIZE 13u
 void rec_retained_encode(uint8_t *out, struct slice key, uint64_t msg_id);
 int rec_retained_decode(struct slice key, struct slice val, uint64_t *msg_id);
+
+size_t rec_token_size(const struct store_token *t);
+void rec_token_encode(uint8_t *out, struct slice key, const struct store_token *t);
+/* out->filters points at `filters` (STORE_MAX_TOKEN_FILTERS of them), filled from the record;
+ * out->hash is the key. */
+int rec_token_decode(struct slice key, struct slice val, struct store_token *out,
+                     struct slice *filters);
 
 /* Decode any record of database `db` (for validation). Returns 0 or -EUCLEAN. */
 int rec_check(enum store_db db, struct slice key, struct slice val);

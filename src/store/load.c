@@ -401,6 +401,34 @@ walk_retained(struct walk *w)
     return rc;
 }
 
+/* Tokens: the live ones to the visitor, the expired ones purged. */
+static int
+walk_tokens(struct walk *w)
+{
+    struct cur c = {0};
+    int rc = mdb_cursor_open(w->txn, w->s->dbi[DB_TOKENS], &c.c);
+
+    while (rc == 0 && (rc = cur_next(&c)) == 0 && c.rc == 0) {
+        struct store_token t;
+        struct slice filters[STORE_MAX_TOKEN_FILTERS];
+        if (rec_token_decode(mdb_slice(&c.k), mdb_slice(&c.v), &t, filters) != 0) {
+            rc = -EUCLEAN;
+            break;
+        }
+        if (!w->check && t.expires_at <= w->now) {
+            fix(w, FIX_DEL, DB_TOKENS, c.k.mv_data, c.k.mv_size, 0);
+            w->st.n_expired_tokens++;
+            continue;
+        }
+        w->st.n_tokens++;
+        if (w->v && w->v->on_token && (rc = visited(w, w->v->on_token(w->v->ctx, &t))) != 0)
+            break;
+    }
+    if (c.c)
+        mdb_cursor_close(c.c);
+    return rc;
+}
+
 /* Compare the references found with the stored counts: messages and refs records side by
  * side (both keyed by the big-endian id). */
 static int
@@ -548,7 +576,8 @@ walk(struct walk *w)
     counts_init(&w->counts, st.ms_entries);
     counts_init(&w->gone, 0);
     buf_init(&w->fixes);
-    if ((rc = walk_sessions(w)) == 0 && (rc = walk_retained(w)) == 0)
+    if ((rc = walk_sessions(w)) == 0 && (rc = walk_retained(w)) == 0 &&
+        (rc = walk_tokens(w)) == 0)
         rc = walk_msgs(w);
     mdb_txn_abort(w->txn);
     w->txn = NULL;
@@ -578,10 +607,10 @@ store_load(struct store *s, const struct store_visitor *v, struct store_load_sta
         log_info("store loaded dir=%s sessions=%" PRIu64 " subs=%" PRIu64 " queued=%" PRIu64
                  " qos2=%" PRIu64 " retained=%" PRIu64 " msgs=%" PRIu64
                  " expired_sessions=%" PRIu64 " expired_msgs=%" PRIu64 " repaired=%" PRIu64
-                 " ms=%" PRIu64,
+                 " tokens=%" PRIu64 " expired_tokens=%" PRIu64 " ms=%" PRIu64,
                  s->dir, w.st.n_sessions, w.st.n_subs, w.st.n_queued, w.st.n_qos2,
                  w.st.n_retained, w.st.n_msgs, w.st.n_expired_sessions, w.st.n_expired_msgs,
-                 w.st.n_repaired, w.st.elapsed_ms);
+                 w.st.n_repaired, w.st.n_tokens, w.st.n_expired_tokens, w.st.elapsed_ms);
     if (stats)
         *stats = w.st;
     return rc;

@@ -581,6 +581,59 @@ rec_retained_decode(struct slice key, struct slice val, uint64_t *msg_id)
     return rd_close(&r);
 }
 
+/* ---- tokens ---- */
+
+size_t
+rec_token_size(const struct store_token *t)
+{
+    uint64_t total = 1 + 1 + 2 + 8 + 4 + (uint64_t)t->label.len + CRC_LEN;
+
+    for (uint32_t i = 0; i < t->n_filters; i++)
+        total += 4 + (uint64_t)t->filters[i].len;
+    return total > UINT32_MAX ? 0 : (size_t)total;
+}
+
+void
+rec_token_encode(uint8_t *out, struct slice key, const struct store_token *t)
+{
+    struct wr w = {out};
+
+    wr_u8(&w, REC_V1);
+    wr_u8(&w, t->actions);
+    wr_u16(&w, (uint16_t)t->n_filters);
+    wr_u64(&w, (uint64_t)t->expires_at);
+    wr_str(&w, t->label);
+    for (uint32_t i = 0; i < t->n_filters; i++)
+        wr_str(&w, t->filters[i]);
+    wr_crc(&w, out, key);
+}
+
+int
+rec_token_decode(struct slice key, struct slice val, struct store_token *out,
+                 struct slice *filters)
+{
+    struct rd r;
+
+    if (key.len != STORE_TOKEN_HASH_LEN || rd_open(&r, key, val) != 0)
+        return -EUCLEAN;
+    memset(out, 0, sizeof(*out));
+    out->hash = key;
+    out->actions = rd_u8(&r);
+    out->n_filters = rd_u16(&r);
+    out->expires_at = (int64_t)rd_u64(&r);
+    out->label = rd_str(&r);
+    if (out->actions == 0 || out->actions > 3 || out->n_filters == 0 ||
+        out->n_filters > STORE_MAX_TOKEN_FILTERS)
+        return -EUCLEAN;
+    for (uint32_t i = 0; i < out->n_filters; i++) {
+        filters[i] = rd_str(&r);
+        if (filters[i].len == 0)
+            r.bad = true;
+    }
+    out->filters = filters;
+    return rd_close(&r);
+}
+
 int
 rec_check(enum store_db db, struct slice key, struct slice val)
 {
@@ -589,7 +642,9 @@ rec_check(enum store_db db, struct slice key, struct slice val)
         struct store_sub sub;
         struct store_msg msg;
         struct store_qentry e;
+        struct store_token t;
     } u;
+    struct slice filters[STORE_MAX_TOKEN_FILTERS];
     uint32_t ids[STORE_MAX_SUB_IDS];
     uint32_t refs;
     uint64_t id;
@@ -609,6 +664,8 @@ rec_check(enum store_db db, struct slice key, struct slice val)
         return rec_qos2_decode(key, val);
     case DB_RETAINED:
         return rec_retained_decode(key, val, &id);
+    case DB_TOKENS:
+        return rec_token_decode(key, val, &u.t, filters);
     default:
         return 0;
     }

@@ -136,6 +136,20 @@ struct store_qentry {
     const uint32_t *sub_ids;      /* n_sub_ids of them */
 };
 
+/* An access token (auth/token.h), keyed by the SHA-256 of the token: the token itself is
+ * never stored. */
+#define STORE_TOKEN_HASH_LEN 32
+#define STORE_MAX_TOKEN_FILTERS 100
+
+struct store_token {
+    struct slice hash;            /* STORE_TOKEN_HASH_LEN bytes */
+    uint8_t actions;              /* bit 0 read, bit 1 write */
+    int64_t expires_at;           /* wall-clock seconds */
+    struct slice label;           /* the token's first characters, for logs */
+    uint32_t n_filters;           /* 1 .. STORE_MAX_TOKEN_FILTERS */
+    const struct slice *filters;
+};
+
 /* ---- batches (any worker thread; no lock, no I/O) ---- */
 
 /* A new empty batch for `s` (borrowed; the batch must be submitted to the same store). */
@@ -175,6 +189,9 @@ int store_batch_qos2_drop(struct store_batch *b, struct slice client_id, uint16_
  * carry that topic), releasing the message it pointed at before. */
 int store_batch_retained_set(struct store_batch *b, struct slice topic, uint64_t msg_id);
 int store_batch_retained_clear(struct store_batch *b, struct slice topic);
+/* Insert or replace a token; delete one (a missing one is ignored). */
+int store_batch_token_put(struct store_batch *b, const struct store_token *t);
+int store_batch_token_del(struct store_batch *b, struct slice hash);
 
 /* Operations in the batch and the bytes they hold. */
 size_t store_batch_ops(const struct store_batch *b);
@@ -211,7 +228,7 @@ int store_submit(struct store *s, struct store_batch *b, store_done_fn *done, vo
  * load, which returns that value. Any callback may be NULL. Callbacks may submit batches but
  * must not wait for them: the storage thread waits for the load to end.
  * Order: for each session (by client id): on_session, its subscriptions, its queue entries in
- * seq order, its QoS 2 ids; then every retained message.
+ * seq order, its QoS 2 ids; then every retained message; then every token.
  */
 struct store_visitor {
     void *ctx;
@@ -225,6 +242,8 @@ struct store_visitor {
     /* A session whose expiry passed while the broker was down, just before it is purged:
      * its will, if any, is due now [MQTT-3.1.2-8]. */
     void (*on_expired_session)(void *ctx, const struct store_session *sess);
+    /* A token that has not expired (expired ones are purged). */
+    int (*on_token)(void *ctx, const struct store_token *t);
 };
 
 struct store_load_stats {
@@ -237,13 +256,15 @@ struct store_load_stats {
     uint64_t n_expired_sessions;  /* purged */
     uint64_t n_expired_msgs;      /* queued entries and retained records purged for expiry */
     uint64_t n_repaired;          /* orphan records, dangling references, refcounts fixed */
+    uint64_t n_tokens;
+    uint64_t n_expired_tokens;    /* purged */
     uint64_t elapsed_ms;
 };
 
 /*
  * Visit the durable state, purging what expired while the broker was down (by the wall clock):
  * sessions offline longer than their expiry interval (with their subscriptions and queues),
- * queued entries and retained records whose message expired [MQTT-3.3.2-5]. Inflight entries
+ * queued entries and retained records whose message expired [MQTT-3.3.2-5], expired tokens. Inflight entries
  * keep their message. Logs one line with the counts and the time taken; `stats` may be NULL.
  * Meant for start-up on the main thread, before the first store_submit; it may also run later
  * (it holds the storage thread off while it runs, and sees everything committed so far).

@@ -241,13 +241,31 @@ v_expired(void *ctx, const struct store_session *s)
     lf(l, "\n");
 }
 
+static int
+v_token(void *ctx, const struct store_token *t)
+{
+    struct vlog *l = ctx;
+
+    lf(l, "T ");
+    ls(l, t->hash);
+    lf(l, " a=%u x=%" PRId64 " label=", t->actions, t->expires_at);
+    ls(l, t->label);
+    for (uint32_t i = 0; i < t->n_filters; i++) {
+        lf(l, "%s", i ? "," : " f=");
+        ls(l, t->filters[i]);
+    }
+    lf(l, "\n");
+    return 0;
+}
+
 static void
 vlog_init(struct vlog *l)
 {
     memset(l, 0, sizeof(*l));
     l->text = calloc(1, 1);
     l->cap = 1;
-    l->v = (struct store_visitor){l, v_session, v_sub, v_queue, v_qos2, v_retained, v_expired};
+    l->v = (struct store_visitor){l, v_session, v_sub, v_queue, v_qos2, v_retained, v_expired,
+                                  v_token};
 }
 
 /* Load the store into a fresh log (freed by the caller). */
@@ -729,6 +747,89 @@ expiry_purged_at_load(void **state)
     store_close(s);
 }
 
+/* Tokens: keyed by their hash, replaced, deleted, purged at load once expired; a store made
+ * before the tokens database existed gets one when it opens. */
+static void
+tokens_round_trip_and_expiry(void **state)
+{
+    struct tctx *t = *state;
+    struct store_options o = opts(t);
+    struct store *s = open_ok(&o);
+    struct store_batch *b = store_batch_new(s);
+    uint8_t h1[32], h2[32], h3[32];
+    struct slice f1[2] = {S("a/#"), S("b/+")}, f2[1] = {S("c")};
+
+    memset(h1, 'A', 32);
+    memset(h2, 'B', 32);
+    memset(h3, 0, 32); /* hashes are any bytes, 00 and FF included */
+    h3[31] = 0xFF;
+    struct store_token t1 = {.hash = slice_make(h1, 32), .actions = 1, .expires_at = 5000,
+                             .label = S("abcdefgh"), .n_filters = 2, .filters = f1};
+    struct store_token t2 = {.hash = slice_make(h2, 32), .actions = 3, .expires_at = 1500,
+                             .label = S("zz"), .n_filters = 1, .filters = f2};
+    struct store_token t3 = {.hash = slice_make(h3, 32), .actions = 2, .expires_at = 9000,
+                             .label = S("x"), .n_filters = 1, .filters = f2};
+    assert_int_equal(store_batch_token_put(b, &t1), 0);
+    assert_int_equal(store_batch_token_put(b, &t2), 0);
+    assert_int_equal(store_batch_token_put(b, &t3), 0);
+    struct store_token bad = t1;
+    bad.hash = slice_make(h1, 31);
+    assert_int_equal(store_batch_token_put(b, &bad), -EINVAL);
+    bad = t1;
+    bad.n_filters = 0;
+    assert_int_equal(store_batch_token_put(b, &bad), -EINVAL);
+    bad = t1;
+    bad.actions = 0;
+    assert_int_equal(store_batch_token_put(b, &bad), -EINVAL);
+    assert_int_equal(store_batch_token_del(b, slice_make(h1, 5)), -EINVAL);
+    assert_int_equal(submit_wait(s, b), 0);
+    b = store_batch_new(s);
+    t1.actions = 3; /* replaced */
+    assert_int_equal(store_batch_token_put(b, &t1), 0);
+    assert_int_equal(store_batch_token_del(b, slice_make(h3, 32)), 0);
+    assert_int_equal(store_batch_token_del(b, slice_make(h3, 32)), 0); /* missing: ignored */
+    assert_int_equal(submit_wait(s, b), 0);
+    store_close(s);
+
+    t->wall = 2000; /* t2 expired while the broker was down */
+    s = open_ok(&o);
+    struct store_load_stats st;
+    char *text = load_text(s, &st);
+    expect_text(text, "T AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA a=3 x=5000 label=abcdefgh f=a/#,b/+\n");
+    free(text);
+    assert_int_equal(st.n_tokens, 1);
+    assert_int_equal(st.n_expired_tokens, 1);
+    store_close(s);
+
+    /* A store from before the tokens database: dropped here with LMDB itself. */
+    char data[256];
+    snprintf(data, sizeof(data), "%s", t->dir);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 16);
+    assert_int_equal(mdb_env_open(env, data, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "tokens", 0, &dbi), 0);
+    assert_int_equal(mdb_drop(txn, dbi, 1), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    s = open_ok(&o);
+    text = load_text(s, &st);
+    expect_text(text, "");
+    free(text);
+    b = store_batch_new(s);
+    assert_int_equal(store_batch_token_put(b, &t3), 0);
+    assert_int_equal(submit_wait(s, b), 0);
+    store_close(s);
+    s = open_ok(&o);
+    text = load_text(s, &st);
+    assert_int_equal(st.n_tokens, 1);
+    free(text);
+    store_close(s);
+}
+
 /* Records without a session are found by store_check and removed by the load. */
 static void
 orphans_repaired_at_load(void **state)
@@ -1021,6 +1122,7 @@ main(void)
         cmocka_unit_test_setup_teardown(failed_batch_changes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(builders_refuse_bad_arguments, setup, teardown),
         cmocka_unit_test_setup_teardown(expiry_purged_at_load, setup, teardown),
+        cmocka_unit_test_setup_teardown(tokens_round_trip_and_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(orphans_repaired_at_load, setup, teardown),
         cmocka_unit_test_setup_teardown(format_version_mismatch_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(missing_format_record_refused, setup, teardown),

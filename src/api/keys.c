@@ -34,8 +34,15 @@ parse_line(char *line, const char *path, int lineno, struct api_keys *out, char 
            size_t err_len)
 {
     char *save = NULL;
+    /* A '#' after white space starts a comment, as at the start of a line. */
+    for (char *p = line; *p; p++) {
+        if (*p == '#' && (p == line || p[-1] == ' ' || p[-1] == '\t')) {
+            *p = '\0';
+            break;
+        }
+    }
     char *key = strtok_r(line, " \t\r\n", &save);
-    if (!key || key[0] == '#')
+    if (!key)
         return 0;
     char *access = strtok_r(NULL, " \t\r\n", &save);
     char *name = strtok_r(NULL, " \t\r\n", &save);
@@ -50,7 +57,7 @@ parse_line(char *line, const char *path, int lineno, struct api_keys *out, char 
         snprintf(err, err_len, "%s:%d: expected 'KEY read|write [NAME]'", path, lineno);
         return -1;
     }
-    if (extra && extra[0] != '#') {
+    if (extra) {
         snprintf(err, err_len, "%s:%d: unexpected '%.32s' after the name", path, lineno, extra);
         return -1;
     }
@@ -67,7 +74,7 @@ parse_line(char *line, const char *path, int lineno, struct api_keys *out, char 
     memset(k, 0, sizeof(*k));
     memcpy(k->hash, hash, sizeof(hash));
     k->access = strcmp(access, "write") == 0 ? API_WRITE : API_READ;
-    k->name = xstrdup(name && name[0] != '#' ? name : "api");
+    k->name = xstrdup(name ? name : "api");
     k->tokens = -1; /* full at first use */
     pthread_mutex_init(&k->lock, NULL);
     return 0;

@@ -173,6 +173,7 @@ attach_session(struct client *c, struct slice id, const struct mqtt_connect *cn,
         log_info("session taken over client=%s old_addr=%s new_addr=%s", s->id,
                  conn_peer(old->conn), conn_peer(c->conn));
         client_kick(old, MQTT_RC_SESSION_TAKEN_OVER);
+        app_event_disconnected(old);
         s->client = NULL;
         old->sess = NULL;
         atomic_fetch_sub_explicit(&h->all->n_connected, 1, memory_order_relaxed);

@@ -22,7 +22,8 @@ def scrape(hp):
 
 def test_metrics_parse_and_move_with_traffic(broker, tmp_path):
     data = tmp_path / "data"
-    b = broker(*api_config(tmp_path), "persistence true", "persistence_location %s" % data)
+    b = broker(*api_config(tmp_path), "persistence true", "persistence_location %s" % data,
+               "sys_interval 0")
     hp = http_port(b)
     before = scrape(hp)
     assert before["petrel_connections"] == 0

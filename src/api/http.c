@@ -38,6 +38,8 @@
 /* Input a client may send ahead (pipelined) while its request is with the handler, beyond the
  * largest request it could be. */
 #define HTTP_AHEAD_SLACK (64 * 1024)
+/* Body bytes allocated before they arrive, at most. */
+#define HTTP_BODY_PREALLOC (64 * 1024)
 
 struct http_server {
     struct conn_pool *pool;
@@ -61,6 +63,7 @@ struct http_conn {
     enum http_pause pause;       /* why the parser stopped */
     bool head_done;
     bool in_process;             /* process() is on the stack: an answer must not re-enter */
+    bool finishing;              /* the last answer is leaving; input is dropped */
     int error;                   /* an error answer decided in a callback; -1: just close */
     const char *error_why;
 };
@@ -542,8 +545,9 @@ judge_head(struct http_conn *hc)
         fail(hc, 413, "body over the limit");
         return -1;
     }
-    /* the body's room at once, so that it is copied once */
-    if (rc != 0 || (declared && buf_reserve(&x->body, (size_t)declared + 1) != 0)) {
+    /* room for the body at once (up to a point: the client has not sent it yet) */
+    size_t room = declared < HTTP_BODY_PREALLOC ? (size_t)declared + 1 : HTTP_BODY_PREALLOC;
+    if (rc != 0 || (declared && buf_reserve(&x->body, room) != 0)) {
         conn_close(hc->conn);
         return -1;
     }
@@ -609,7 +613,8 @@ process(struct http_conn *hc)
     struct buf *in = conn_in(hc->conn);
 
     hc->in_process = true;
-    while (in->len > 0 && !conn_is_closing(hc->conn) && !(hc->x && hc->x->with_handler)) {
+    while (in->len > 0 && !conn_is_closing(hc->conn) && !hc->finishing &&
+           !(hc->x && hc->x->with_handler)) {
         bool in_head = !hc->head_done;
         size_t n = in->len;
         if (in_head && n > lim->max_head + 1 - hc->head_len)
@@ -652,6 +657,10 @@ http_on_input(void *ud, struct conn *c)
     struct http_conn *hc = ud;
 
     hc->last_active = clock_now_ms();
+    if (hc->finishing) {
+        buf_consume(conn_in(c), conn_in(c)->len);
+        return;
+    }
     if (hc->x && hc->x->with_handler) {
         /* pipelined requests wait, but not without bound */
         if (conn_in(c)->len > hc->s->limits.max_head + hc->s->limits.max_body + HTTP_AHEAD_SLACK)
@@ -795,8 +804,14 @@ http_respond(struct http_exchange *x, int status, const char *content_type, cons
     hc->x = NULL;
     exchange_free(x);
     hc->last_active = clock_now_ms();
-    if (rc != 0 || a.close) {
+    if (rc != 0) {
         conn_close(hc->conn);
+        return;
+    }
+    if (a.close) {
+        /* all of the answer must leave before the end, however large it is */
+        hc->finishing = true;
+        conn_close_flushed(hc->conn);
         return;
     }
     /* the next pipelined request, if one waits */

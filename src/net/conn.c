@@ -54,6 +54,7 @@ struct conn {
     bool is_released;        /* handed to another worker: keep the fd open */
     bool want_out;           /* EPOLLOUT armed */
     bool held;               /* conn_hold: nothing is written until released */
+    bool close_flushed;      /* conn_close_flushed: close once the output is empty */
     char peer[64];
 };
 
@@ -289,6 +290,14 @@ conn_close(struct conn *c)
     list_push(&c->pool->closing, &c->close_link);
 }
 
+void
+conn_close_flushed(struct conn *c)
+{
+    c->close_flushed = true;
+    if (!c->is_closing && list_empty(&c->dirty_link))
+        list_push(&c->pool->dirty, &c->dirty_link); /* the flush closes it once empty */
+}
+
 /* Send through the transport, or straight to the socket. 0 or a negative errno. */
 static int
 send_out(struct conn *c)
@@ -342,6 +351,8 @@ flush(struct conn *c)
     }
     if (c->out.len == 0 && c->n_refs == 0)
         buf_shrink(&c->out, CONN_IDLE_KEEP);
+    if (c->close_flushed && !want)
+        conn_close(c);
     return 0;
 }
 

@@ -78,6 +78,9 @@ size_t conn_out_pending(const struct conn *c);
 
 /* Close after flushing what is already in the output buffer (best effort, one write). */
 void conn_close(struct conn *c);
+/* Close once everything written so far has left, however long that takes (a last HTTP answer
+ * larger than the socket takes at once); input is still delivered meanwhile. */
+void conn_close_flushed(struct conn *c);
 /* Give the socket away (to another worker): it leaves this loop at once; after the iteration
  * the connection is freed like a closed one, but the fd stays open and nothing more is written
  * to it. */

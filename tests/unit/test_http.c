@@ -571,6 +571,28 @@ connection_close_honoured(void **state)
 }
 
 static void
+big_answer_then_close_arrives_whole(void **state)
+{
+    struct fx f;
+    size_t len = 4 * 1024 * 1024; /* far more than the socketpair holds */
+    char *big = malloc(len);
+
+    fx_open(&f, NULL);
+    f.defer = true;
+    memset(big, 'z', len);
+    cli_send(&f, "GET /big HTTP/1.1\r\nConnection: close\r\n\r\n");
+    assert_true(pump(&f, one_request));
+    http_respond(f.pending[0], 200, "application/octet-stream", big, len, NULL);
+    free(big);
+    assert_true(pump(&f, got_eof));
+    const char *body = strstr(rx(&f), "\r\n\r\n");
+    assert_non_null(body);
+    assert_int_equal(f.rx.len - (size_t)(body + 4 - rx(&f)), len);
+    assert_int_equal(n_responses(&f), 1);
+    fx_close(&f);
+}
+
+static void
 http10_closes_unless_keep_alive(void **state)
 {
     struct fx f;
@@ -675,6 +697,7 @@ main(void)
         cmocka_unit_test(bad_escapes_400),
         cmocka_unit_test(http2_505),
         cmocka_unit_test(connection_close_honoured),
+        cmocka_unit_test(big_answer_then_close_arrives_whole),
         cmocka_unit_test(http10_closes_unless_keep_alive),
         cmocka_unit_test(peer_gone_while_pending),
         cmocka_unit_test(server_freed_with_exchange_pending),

@@ -429,3 +429,34 @@ def test_connection_events_distinguish_connections(api):
     assert last["reason"] == "client disconnected"
     mon.disconnect()
     c1.close()
+
+
+# -------------------------------------------------------------------------------- HTTPS
+
+def test_https_listener_with_the_tls_keys(broker, tmp_path):
+    """`http_listener` followed by certfile/keyfile serves the API over TLS."""
+    import ssl
+    from test_tls import PKI
+    pki = PKI(tmp_path)
+    b = broker(*api_config(tmp_path), "certfile %s" % pki.crt("server"),
+               "keyfile %s" % pki.key("server"))
+    hp = http_port(b)
+    dev = connect(b.port, "tls-dev")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(pki.crt("ca"))
+    conn = http.client.HTTPSConnection("127.0.0.1", hp, context=ctx, timeout=scaled(10))
+    st, _, body = http_call(hp, "POST", "/api/v1/publish",
+                            {"topic": "s", "second_topic": "/p2p/tls-dev", "payload": "secure"},
+                            conn=conn)
+    assert (st, body["p2p"]) == (200, "delivered")
+    assert dev.expect_message().payload == b"secure"
+    conn.close()
+    # Plain HTTP on the TLS port gets no answer but a closed connection.
+    with socket.create_connection(("127.0.0.1", hp), timeout=scaled(5)) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        try:
+            answer = s.recv(4096)
+        except ConnectionResetError:
+            answer = b""
+        assert not answer.startswith(b"HTTP/1.1 200")
+    dev.disconnect()

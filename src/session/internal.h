@@ -30,6 +30,7 @@
 #include "config/config.h"
 #include "mqtt/packet.h"
 #include "net/conn.h"
+#include "net/addr_rate.h"
 #include "net/mailbox.h"
 #include "route/msg.h"
 #include "route/p2p.h"
@@ -40,8 +41,6 @@
 
 /* Session Expiry Interval 0xFFFFFFFF: the session never expires (MQTT 5, 3.1.2.11.2). */
 #define SESS_EXPIRY_NEVER UINT32_MAX
-/* Seconds a new connection has to send CONNECT. */
-#define CONNECT_TIMEOUT_S 10
 /* Output bytes beyond which QoS 0 messages to a client are dropped rather than buffered. */
 #define CLIENT_OUT_HIGH_WATER (8u * 1024 * 1024)
 /* Payloads from this size on are written from the message itself, not copied per client. */
@@ -61,7 +60,23 @@ struct hub_stats {
     uint64_t bytes_in;
     uint64_t bytes_out;
     uint64_t n_sessions;        /* sessions owned */
+    /* hostile clients and overload (overload.c) */
+    uint64_t conns_rate_refused;  /* closed at accept: max_connection_rate */
+    uint64_t conns_full_refused;  /* closed at accept or CONNACK 0x89: max_connections */
+    uint64_t conns_mem_refused;   /* CONNACK 0x97 (3.1.1: 3): memory_limit */
+    uint64_t connect_timeouts;    /* closed: no CONNECT within connect_timeout */
+    uint64_t slow_senders;        /* closed: a packet took longer than packet_timeout */
+    uint64_t msgs_mem_dropped;    /* inbound QoS 0 dropped: memory_limit */
+    uint64_t msgs_mem_refused;    /* inbound QoS 1/2 refused: memory_limit */
 };
+
+/* Memory pressure against memory_limit (overload.c), from the last sample. */
+enum mem_level {
+    MEM_OK = 0,
+    MEM_HIGH,                     /* >= MEM_HIGH_PERCENT: no new sessions, QoS 0 shed */
+    MEM_FULL,                     /* >= 100 %: QoS 1/2 publishes refused too */
+};
+#define MEM_HIGH_PERCENT 90
 
 struct hubs {
     const struct config *cfg;
@@ -83,6 +98,11 @@ struct hubs {
     _Atomic uint64_t next_qseq;   /* queue entry sequence numbers, every hub's */
     _Atomic bool store_full;      /* a batch failed (disk full): refuse durable publishes */
     struct mailbox_stage *store_stages; /* [n_hubs]: completions; the storage thread's only */
+    /* Overload (overload.c). */
+    struct addr_rate *conn_rate;  /* max_connection_rate; NULL: no limit */
+    _Atomic int mem_level;        /* enum mem_level; written by hub 0 only when it changes */
+    _Atomic uint64_t mem_used;    /* heap bytes at the last sample */
+    _Atomic uint64_t mem_peak;    /* the most sampled so far */
 };
 
 /* One matching session collected while routing a message (duplicates merged). */
@@ -197,6 +217,7 @@ struct client {
     uint8_t version;
     uint16_t keepalive;           /* seconds granted, 0: none */
     uint64_t last_rx;             /* monotonic ms of the last packet */
+    uint64_t partial_since;       /* monotonic ms since which a packet is incomplete, 0: none */
     uint64_t connected_at;
     uint32_t max_packet_out;      /* the client's Maximum Packet Size, 0: none */
     uint16_t send_window;         /* the client's Receive Maximum */
@@ -426,6 +447,23 @@ void persist_submit(struct hub *h);
 void persist_on_done(struct hub *h, int rc);
 /* Tick (hub 0): while the store is full, probe once in a while whether space came back. */
 void persist_tick(struct hub *h);
+
+/* ---- overload.c: hostile clients and memory pressure ---- */
+/* Set up what struct hubs needs for the limits in cfg (hubs_new), and free it. */
+void overload_init(struct hubs *hs);
+void overload_fini(struct hubs *hs);
+/* At accept: may a connection from `peer` come in (max_connection_rate)? Counts refusals. */
+bool overload_accept(struct hub *h, const char *peer);
+/* Tick (hub 0, and before $SYS): sample the heap and set the memory level. */
+void overload_sample(struct hub *h);
+static inline enum mem_level
+overload_level(const struct hub *h)
+{
+    return (enum mem_level)atomic_load_explicit(&h->all->mem_level, memory_order_relaxed);
+}
+/* Close clients that are too slow: no CONNECT within connect_timeout, or a packet that has
+ * been arriving for longer than packet_timeout. True when it closed `c`. */
+bool overload_sweep_client(struct client *c);
 
 /* ---- sys.c ---- */
 void sys_publish(struct hub *h);

@@ -313,6 +313,7 @@ client_on_input(void *ud, struct conn *conn)
     c->hub->now = clock_now_ms();
     /* Apply what other hubs posted before these bytes were sent (see hub_after). */
     mailbox_poll(c->hub->inbox);
+    overload_input(c->hub);
     while (c->state != CLIENT_CLOSING) {
         struct mqtt_fixed_header fh;
         struct slice rest = slice_make(in->p + off, in->len - off);

@@ -100,7 +100,7 @@ struct hubs {
     struct mailbox_stage *store_stages; /* [n_hubs]: completions; the storage thread's only */
     /* Overload (overload.c). */
     struct addr_rate *conn_rate;  /* max_connection_rate; NULL: no limit */
-    _Atomic int mem_level;        /* enum mem_level; written by hub 0 only when it changes */
+    _Atomic int mem_level;        /* enum mem_level; stored only when a sample changes it */
     _Atomic uint64_t mem_used;    /* heap bytes at the last sample */
     _Atomic uint64_t mem_peak;    /* the most sampled so far */
 };
@@ -200,6 +200,7 @@ struct hub {
     uint64_t put_msg_gen;         /* ... and that batch's number */
     struct list held;             /* clients whose output waits for a commit */
     bool probe_pending;           /* a disk-space probe is in a batch */
+    uint64_t mem_sampled_in;      /* pool->bytes_in at this hub's last heap sample */
 };
 
 enum client_state {
@@ -454,8 +455,22 @@ void overload_init(struct hubs *hs);
 void overload_fini(struct hubs *hs);
 /* At accept: may a connection from `peer` come in (max_connection_rate)? Counts refusals. */
 bool overload_accept(struct hub *h, const char *peer);
-/* Tick (hub 0, and before $SYS): sample the heap and set the memory level. */
+/* Sample the heap and set the memory level (any hub: hub 0 every tick and before $SYS, and
+ * a hub that has read much since its last sample, see overload_input). */
 void overload_sample(struct hub *h);
+/* After reading input: with memory_limit set, sample again once this hub has read a
+ * fraction of the limit since its last sample, since a fast publisher can fill the whole
+ * headroom between two ticks. */
+static inline void
+overload_input(struct hub *h)
+{
+    uint64_t step = h->cfg->memory_limit / 64;
+
+    if (step < (1u << 20))
+        step = 1u << 20;
+    if (h->cfg->memory_limit && h->pool->bytes_in - h->mem_sampled_in >= step)
+        overload_sample(h);
+}
 static inline enum mem_level
 overload_level(const struct hub *h)
 {

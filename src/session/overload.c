@@ -6,8 +6,10 @@
  *            (net/addr_rate.c); over it, the socket is closed before a byte is read.
  *   timers   connect_timeout: accept to a complete CONNECT; packet_timeout: first byte to
  *            last byte of any later packet (slow senders cannot pin a half-read packet).
- *   memory   memory_limit: hub 0 samples the heap every tick into mem_used and sets
- *            mem_level, which every hub reads with one relaxed load:
+ *   memory   memory_limit: hub 0 samples the heap every tick, and any hub that has read
+ *            1/64 of the limit (at least 1 MiB) since its last sample samples it again (a
+ *            publisher on loopback fills 24 MiB in well under a tick). A sample sets
+ *            mem_used and mem_level, which every hub reads with one relaxed load:
  *
  *     used <  90 %:  MEM_OK
  *     used >= 90 %:  MEM_HIGH
@@ -69,9 +71,13 @@ overload_sample(struct hub *h)
     uint64_t limit = h->cfg->memory_limit;
     uint64_t used = memstat_heap_used();
 
+    h->mem_sampled_in = h->pool->bytes_in;
     atomic_store_explicit(&hs->mem_used, used, memory_order_relaxed);
-    if (used > atomic_load_explicit(&hs->mem_peak, memory_order_relaxed))
-        atomic_store_explicit(&hs->mem_peak, used, memory_order_relaxed); /* hub 0 only */
+    uint64_t peak = atomic_load_explicit(&hs->mem_peak, memory_order_relaxed);
+    while (used > peak && !atomic_compare_exchange_weak_explicit(&hs->mem_peak, &peak, used,
+                                                                 memory_order_relaxed,
+                                                                 memory_order_relaxed)) {
+    }
     if (!limit)
         return;
     enum mem_level was = overload_level(h), now = level_for(used, limit);

@@ -30,8 +30,8 @@ struct shard {
 } __attribute__((aligned(64)));
 
 struct addr_rate {
-    uint64_t cap;        /* per_sec x 1000 */
-    uint64_t refill;     /* thousandths of a token per ms: per_sec */
+    uint64_t cap;    /* per_sec x 1000 */
+    uint64_t refill; /* thousandths of a token per ms: per_sec */
     struct shard shards[SHARDS];
 };
 

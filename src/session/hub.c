@@ -299,7 +299,7 @@ sweep_clients(struct hub *h)
         if (overload_sweep_client(c))
             continue;
         if (c->state == CLIENT_CONNECTED && c->keepalive &&
-                   h->now - c->last_rx > (uint64_t)c->keepalive * 1500u) {
+            h->now - c->last_rx > (uint64_t)c->keepalive * 1500u) {
             log_info("keepalive timeout client=%s addr=%s", client_id_str(c), conn_peer(c->conn));
             client_fail(c, MQTT_RC_KEEP_ALIVE_TIMEOUT);
         }

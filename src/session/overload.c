@@ -74,9 +74,9 @@ overload_sample(struct hub *h)
     h->mem_sampled_in = h->pool->bytes_in;
     atomic_store_explicit(&hs->mem_used, used, memory_order_relaxed);
     uint64_t peak = atomic_load_explicit(&hs->mem_peak, memory_order_relaxed);
-    while (used > peak && !atomic_compare_exchange_weak_explicit(&hs->mem_peak, &peak, used,
-                                                                 memory_order_relaxed,
-                                                                 memory_order_relaxed)) {
+    while (used > peak &&
+           !atomic_compare_exchange_weak_explicit(&hs->mem_peak, &peak, used, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
     }
     if (!limit)
         return;
@@ -111,8 +111,8 @@ overload_sweep_client(struct client *c)
         static struct log_ratelimit rl;
         h->stats.slow_senders++;
         if (log_ratelimit(&rl, 5))
-            log_notice("slow sender closed client=%s addr=%s packet_timeout=%u",
-                       client_id_str(c), conn_peer(c->conn), cfg->packet_timeout);
+            log_notice("slow sender closed client=%s addr=%s packet_timeout=%u", client_id_str(c),
+                       conn_peer(c->conn), cfg->packet_timeout);
         /* No whole packet within the limit: to MQTT 5 clients, as a keepalive timeout. */
         client_kick(c, MQTT_RC_KEEP_ALIVE_TIMEOUT);
         return true;

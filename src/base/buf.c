@@ -74,3 +74,19 @@ buf_shrink(struct buf *b, size_t keep)
         buf_init(b);
     }
 }
+
+void
+buf_fit(struct buf *b, size_t keep)
+{
+    if (b->len == 0) {
+        buf_shrink(b, keep);
+        return;
+    }
+    if (b->len > keep || b->cap <= keep)
+        return;
+    uint8_t *p = realloc(b->p, keep);
+    if (p) {
+        b->p = p;
+        b->cap = keep;
+    }
+}

@@ -34,6 +34,11 @@ void buf_consume(struct buf *b, size_t n);
  * should not hold large buffers). */
 void buf_shrink(struct buf *b, size_t keep);
 
+/* The same, also when the buffer holds at most `keep` bytes: capacity beyond `keep` is given
+ * back (a connection in the middle of a small packet should not keep a large read buffer).
+ * On failure the buffer stays as it was. */
+void buf_fit(struct buf *b, size_t keep);
+
 static inline struct slice
 buf_slice(const struct buf *b)
 {

@@ -128,6 +128,12 @@ struct config {
     /* engine */
     unsigned workers;                 /* 0: number of cores */
     uint32_t max_subscriptions_per_client; /* 0: unlimited */
+
+    /* hostile clients and overload (docs/design.md "Hostile clients and overload") */
+    uint32_t connect_timeout;         /* seconds from accept to a complete CONNECT */
+    uint32_t packet_timeout;          /* seconds one packet may take to arrive; 0: no limit */
+    uint32_t max_connection_rate;     /* new connections per second per address; 0: no limit */
+    uint64_t memory_limit;            /* heap bytes; 0: no limit */
 };
 
 /* Fill `c` with the defaults (no listeners). Allocates (p2p_keyword): pair with config_fini. */

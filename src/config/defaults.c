@@ -67,6 +67,11 @@ config_defaults(struct config *c)
 
     c->workers = 0;
     c->max_subscriptions_per_client = 0;
+
+    c->connect_timeout = 10;
+    c->packet_timeout = 60;
+    c->max_connection_rate = 0;
+    c->memory_limit = 0;
 }
 
 size_t

@@ -464,7 +464,7 @@ k_persistence_sync(struct config_parse *p, const char *key, char *rest)
 
 /* Bytes, with an optional k, M or G suffix (powers of 1024); 0: no limit. */
 static int
-k_persistence_max_size(struct config_parse *p, const char *key, char *rest)
+size_value(struct config_parse *p, const char *key, char *rest, uint64_t *out)
 {
     char b[64];
     uint64_t v, unit = 1;
@@ -494,8 +494,34 @@ k_persistence_max_size(struct config_parse *p, const char *key, char *rest)
     if (len == 0 || config_parse_u64n(s, len, &v) != 0 || v > UINT64_MAX / unit)
         return config_parse_error(p, "%s: '%s' is not a size such as 0, 1048576, 512M or 2G",
                                   key, CLIP(s, b));
-    p->c->persistence_max_size = v * unit;
+    *out = v * unit;
     return 0;
+}
+
+static int
+k_persistence_max_size(struct config_parse *p, const char *key, char *rest)
+{
+    return size_value(p, key, rest, &p->c->persistence_max_size);
+}
+
+/* At least a second: 0 would close every connection before it could say CONNECT. */
+static int
+k_connect_timeout(struct config_parse *p, const char *key, char *rest)
+{
+    uint64_t v;
+    char *s;
+
+    if (config_one_word(p, key, rest, &s) != 0 || config_number(p, key, s, 1, 3600, &v) != 0)
+        return -1;
+    p->c->connect_timeout = (uint32_t)v;
+    return 0;
+}
+
+/* Mosquitto's key, in bytes; Petrel also takes the k, M and G suffixes. */
+static int
+k_memory_limit(struct config_parse *p, const char *key, char *rest)
+{
+    return size_value(p, key, rest, &p->c->memory_limit);
 }
 
 /* --- point-to-point --- */
@@ -633,6 +659,10 @@ static const struct key_def keys[] = {
     BOOL("set_tcp_nodelay", set_tcp_nodelay),
     U32("max_subscriptions_per_client", max_subscriptions_per_client, UINT32_MAX),
     UNSIGNED("workers", workers, 1024),
+    FN("connect_timeout", k_connect_timeout),
+    U32("packet_timeout", packet_timeout, 86400),
+    U32("max_connection_rate", max_connection_rate, 1000000),
+    FN("memory_limit", k_memory_limit),
 
     /* HTTP API (src/api) */
     FN("http_listener", config_key_http_listener),
@@ -711,7 +741,6 @@ static const struct key_def keys[] = {
     IGNORE("log_facility"),
     IGNORE("log_timestamp_format"),
     IGNORE("max_topic_alias_broker"),
-    IGNORE("memory_limit"),
     IGNORE("pid_file"),
     IGNORE("queue_qos0_messages"),
     IGNORE("quic_log_level"),

@@ -405,8 +405,10 @@ read_input(struct conn *c)
         if (!c->transport && (size_t)n < CONN_READ_CHUNK)
             break; /* a short read: the socket is drained */
     }
-    if (c->in.len == 0)
-        buf_shrink(&c->in, CONN_IDLE_KEEP);
+    /* Between reads a connection keeps at most CONN_IDLE_KEEP bytes of input buffer unless
+     * a larger packet is arriving: a client dribbling a packet a byte at a time holds 4 KiB,
+     * not the 64 KiB reserved for each read. */
+    buf_fit(&c->in, CONN_IDLE_KEEP);
 }
 
 static void

@@ -3,7 +3,7 @@
  * on_*.c handlers, and the small encoders every handler uses.
  *
  *   NEW --CONNECT ok--> CONNECTED --DISCONNECT / error / close--> CLOSING --conn gone--> freed
- *    \--anything else, or no CONNECT within CONNECT_TIMEOUT_S--> CLOSING [MQTT-3.1.0-1]
+ *    \--anything else, or no CONNECT within connect_timeout--> CLOSING [MQTT-3.1.0-1]
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -318,6 +318,7 @@ client_on_input(void *ud, struct conn *conn)
     c->hub->now = clock_now_ms();
     /* Apply what other hubs posted before these bytes were sent (see hub_after). */
     mailbox_poll(c->hub->inbox);
+    overload_input(c->hub);
     while (c->state != CLIENT_CLOSING) {
         struct mqtt_fixed_header fh;
         struct slice rest = slice_make(in->p + off, in->len - off);
@@ -337,10 +338,17 @@ client_on_input(void *ud, struct conn *conn)
         dispatch(c, &fh, slice_make(rest.p + fh.header_len, fh.remaining));
         off += total;
     }
-    if (c->state == CLIENT_CLOSING)
+    if (c->state == CLIENT_CLOSING) {
         in->len = 0;
-    else
-        buf_consume(in, off);
+        return;
+    }
+    buf_consume(in, off);
+    /* The clock of packet_timeout runs from the first byte of an incomplete packet; a packet
+     * completed in this read restarts it for the one that follows. */
+    if (in->len == 0)
+        c->partial_since = 0;
+    else if (off > 0 || !c->partial_since)
+        c->partial_since = c->hub->now;
 }
 
 void

@@ -38,6 +38,7 @@ hubs_new(const struct config *cfg, unsigned n_hubs)
             *p = '_';
     }
     hs->tokens = tokens_new();
+    overload_init(hs);
     return hs;
 }
 
@@ -195,6 +196,7 @@ hubs_free(struct hubs *hs)
     free(owned);
     free(n_owned);
     retain_fini(&hs->retained);
+    overload_fini(hs);
     pthread_mutex_destroy(&hs->retained_lock);
     pthread_mutex_destroy(&hs->stats_lock);
     free(hs->snapshots);
@@ -293,8 +295,15 @@ hub_accept(struct hub *h, int fd, struct transport *t, const char *peer,
     _Atomic size_t *count = &h->all->listener_conns[li - h->cfg->listeners];
 
     h->now = clock_now_ms();
+    if (!overload_accept(h, peer)) {
+        if (t)
+            t->ops->free(t);
+        close(fd);
+        return;
+    }
     if (li->max_connections >= 0 &&
         atomic_load_explicit(count, memory_order_relaxed) >= (size_t)li->max_connections) {
+        h->stats.conns_full_refused++;
         log_notice("connection refused, listener full addr=%s port=%u", peer, li->port);
         if (t)
             t->ops->free(t);
@@ -309,7 +318,7 @@ hub_accept(struct hub *h, int fd, struct transport *t, const char *peer,
 }
 
 /* Keepalive [MQTT-3.1.2-24]: one and a half keepalive periods of silence end the connection.
- * A connection that never sends CONNECT is closed after CONNECT_TIMEOUT_S. */
+ * Connections too slow to send CONNECT, or any one packet, are closed (overload.c). */
 static void
 sweep_clients(struct hub *h)
 {
@@ -318,11 +327,10 @@ sweep_clients(struct hub *h)
     list_for_each_safe(pos, tmp, &h->clients)
     {
         struct client *c = list_entry(pos, struct client, link);
-        if (c->state == CLIENT_NEW && h->now - c->connected_at > CONNECT_TIMEOUT_S * 1000u) {
-            c->state = CLIENT_CLOSING;
-            conn_close(c->conn);
-        } else if (c->state == CLIENT_CONNECTED && c->keepalive &&
-                   h->now - c->last_rx > (uint64_t)c->keepalive * 1500u) {
+        if (overload_sweep_client(c))
+            continue;
+        if (c->state == CLIENT_CONNECTED && c->keepalive &&
+            h->now - c->last_rx > (uint64_t)c->keepalive * 1500u) {
             log_info("keepalive timeout client=%s addr=%s", client_id_str(c), conn_peer(c->conn));
             client_fail(c, MQTT_RC_KEEP_ALIVE_TIMEOUT);
         }
@@ -384,6 +392,8 @@ hub_tick(void *hub)
     snapshot_stats(h);
     if (h->index != 0)
         return;
+    if (h->cfg->memory_limit)
+        overload_sample(h);
     persist_tick(h);
     if (h->now >= h->next_retain_sweep) {
         /* A full pass over the retained store, so it runs rarely; delivery checks expiry
@@ -395,6 +405,8 @@ hub_tick(void *hub)
     }
     if (h->cfg->sys_interval && h->now >= h->next_sys) {
         h->next_sys = h->now + (uint64_t)h->cfg->sys_interval * 1000u;
+        if (!h->cfg->memory_limit)
+            overload_sample(h); /* for $SYS/broker/heap/current */
         sys_publish(h);
     }
 }

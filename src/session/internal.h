@@ -30,6 +30,7 @@
 #include "config/config.h"
 #include "mqtt/packet.h"
 #include "net/conn.h"
+#include "net/addr_rate.h"
 #include "net/mailbox.h"
 #include "route/msg.h"
 #include "route/p2p.h"
@@ -40,8 +41,6 @@
 
 /* Session Expiry Interval 0xFFFFFFFF: the session never expires (MQTT 5, 3.1.2.11.2). */
 #define SESS_EXPIRY_NEVER UINT32_MAX
-/* Seconds a new connection has to send CONNECT. */
-#define CONNECT_TIMEOUT_S 10
 /* Output bytes beyond which QoS 0 messages to a client are dropped rather than buffered. */
 #define CLIENT_OUT_HIGH_WATER (8u * 1024 * 1024)
 /* Payloads from this size on are written from the message itself, not copied per client. */
@@ -69,7 +68,23 @@ struct hub_stats {
     uint64_t inflight;
     uint32_t loop_lag_ms;       /* how late the latest tick ran */
     uint32_t loop_lag_max_ms;   /* the latest since the previous snapshot */
+    /* hostile clients and overload (overload.c) */
+    uint64_t conns_rate_refused;  /* closed at accept: max_connection_rate */
+    uint64_t conns_full_refused;  /* closed at accept or CONNACK 0x89: max_connections */
+    uint64_t conns_mem_refused;   /* CONNACK 0x97 (3.1.1: 3): memory_limit */
+    uint64_t connect_timeouts;    /* closed: no CONNECT within connect_timeout */
+    uint64_t slow_senders;        /* closed: a packet took longer than packet_timeout */
+    uint64_t msgs_mem_dropped;    /* inbound QoS 0 dropped: memory_limit */
+    uint64_t msgs_mem_refused;    /* inbound QoS 1/2 refused: memory_limit */
 };
+
+/* Memory pressure against memory_limit (overload.c), from the last sample. */
+enum mem_level {
+    MEM_OK = 0,
+    MEM_HIGH,                     /* >= MEM_HIGH_PERCENT: no new sessions, QoS 0 shed */
+    MEM_FULL,                     /* >= 100 %: QoS 1/2 publishes refused too */
+};
+#define MEM_HIGH_PERCENT 90
 
 struct hubs {
     const struct config *cfg;
@@ -94,6 +109,11 @@ struct hubs {
     struct mailbox_stage *store_stages; /* [n_hubs]: completions; the storage thread's only */
     _Atomic uint64_t next_conn_id;  /* per-connection ids (connection events, presence) */
     char node[64];                /* the node name in $SYS/brokers/<node>/... (app.c) */
+    /* Overload (overload.c). */
+    struct addr_rate *conn_rate;  /* max_connection_rate; NULL: no limit */
+    _Atomic int mem_level;        /* enum mem_level; stored only when a sample changes it */
+    _Atomic uint64_t mem_used;    /* heap bytes at the last sample */
+    _Atomic uint64_t mem_peak;    /* the most sampled so far */
 };
 
 /* One matching session collected while routing a message (duplicates merged). */
@@ -204,6 +224,7 @@ struct hub {
     struct list token_clients;    /* connected clients that logged in with tokens */
     uint64_t token_gen;           /* tokens_gen() when they were last checked */
     int64_t token_due;            /* wall-clock s of their next notice or expiry */
+    uint64_t mem_sampled_in;      /* pool->bytes_in at this hub's last heap sample */
 };
 
 enum client_state {
@@ -221,6 +242,7 @@ struct client {
     uint8_t version;
     uint16_t keepalive;           /* seconds granted, 0: none */
     uint64_t last_rx;             /* monotonic ms of the last packet */
+    uint64_t partial_since;       /* monotonic ms since which a packet is incomplete, 0: none */
     uint64_t connected_at;
     uint32_t max_packet_out;      /* the client's Maximum Packet Size, 0: none */
     uint16_t send_window;         /* the client's Receive Maximum */
@@ -482,6 +504,36 @@ void token_watch_tick(struct hub *h);
 /* A PUBLISH to TOKEN_UPLOAD_TOPIC: replace one of the client's tokens. Returns 0 or
  * MQTT_RC_NOT_AUTHORIZED (not a token login, malformed, unknown, expired or unfit token). */
 int token_watch_upload(struct client *c, struct slice payload);
+/* ---- overload.c: hostile clients and memory pressure ---- */
+/* Set up what struct hubs needs for the limits in cfg (hubs_new), and free it. */
+void overload_init(struct hubs *hs);
+void overload_fini(struct hubs *hs);
+/* At accept: may a connection from `peer` come in (max_connection_rate)? Counts refusals. */
+bool overload_accept(struct hub *h, const char *peer);
+/* Sample the heap and set the memory level (any hub: hub 0 every tick and before $SYS, and
+ * a hub that has read much since its last sample, see overload_input). */
+void overload_sample(struct hub *h);
+/* After reading input: with memory_limit set, sample again once this hub has read a
+ * fraction of the limit since its last sample, since a fast publisher can fill the whole
+ * headroom between two ticks. */
+static inline void
+overload_input(struct hub *h)
+{
+    uint64_t step = h->cfg->memory_limit / 64;
+
+    if (step < (1u << 20))
+        step = 1u << 20;
+    if (h->cfg->memory_limit && h->pool->bytes_in - h->mem_sampled_in >= step)
+        overload_sample(h);
+}
+static inline enum mem_level
+overload_level(const struct hub *h)
+{
+    return (enum mem_level)atomic_load_explicit(&h->all->mem_level, memory_order_relaxed);
+}
+/* Close clients that are too slow: no CONNECT within connect_timeout, or a packet that has
+ * been arriving for longer than packet_timeout. True when it closed `c`. */
+bool overload_sweep_client(struct client *c);
 
 /* ---- sys.c ---- */
 void sys_publish(struct hub *h);

@@ -238,6 +238,7 @@ on_connect(struct client *c, uint8_t flags, struct slice body)
     if (cfg->max_connections >= 0 &&
         atomic_load_explicit(&h->all->n_connected, memory_order_relaxed) >=
             (size_t)cfg->max_connections) {
+        h->stats.conns_full_refused++;
         refuse(c, cn.version, MQTT_RC_SERVER_BUSY);
         return;
     }
@@ -254,6 +255,13 @@ on_connect(struct client *c, uint8_t flags, struct slice body)
         id = slice_cstr(assigned);
         if (cn.version == MQTT_V5)
             assigned_id = assigned;
+    }
+    /* Memory is short (overload.c): no new sessions. A client whose session exists may come
+     * back, since taking its queued messages (or discarding them) is how memory recovers. */
+    if (overload_level(h) >= MEM_HIGH && (cn.client_id.len == 0 || !sess_find(h, id))) {
+        h->stats.conns_mem_refused++;
+        refuse(c, cn.version, MQTT_RC_QUOTA_EXCEEDED); /* 3.1.1: 3, server unavailable */
+        return;
     }
 
     bool keepalive_changed = false;

@@ -83,6 +83,37 @@ check_message(struct client *c, const struct mqtt_publish *p)
     return 0;
 }
 
+static void ack(struct client *c, const struct mqtt_publish *p, uint8_t rc);
+
+/* Memory is short (overload.c): QoS 0 is dropped from 90 % of memory_limit, QoS 1/2 refused
+ * from 100 %. Returns true when the publish was dealt with here. */
+static bool
+shed_for_memory(struct client *c, const struct mqtt_publish *p)
+{
+    static struct log_ratelimit rl;
+    struct hub *h = c->hub;
+    enum mem_level level = overload_level(h);
+
+    if (level == MEM_OK || (p->qos > 0 && level < MEM_FULL))
+        return false;
+    if (p->qos == 0) {
+        h->stats.msgs_mem_dropped++;
+        return true;
+    }
+    h->stats.msgs_mem_refused++;
+    if (log_ratelimit(&rl, 5))
+        log_notice("publish refused, memory full client=%s topic=%.*s", c->sess->id,
+                   SLICE_FMT(p->topic));
+    /* Nothing is acknowledged that was not taken: MQTT 5 is told 0x97; 3.x has no code for
+     * it, so the connection ends and the client resends when it comes back (as for a full
+     * store). */
+    if (c->version == MQTT_V5)
+        ack(c, p, MQTT_RC_QUOTA_EXCEEDED);
+    else
+        client_fail(c, MQTT_RC_QUOTA_EXCEEDED);
+    return true;
+}
+
 static void
 ack(struct client *c, const struct mqtt_publish *p, uint8_t rc)
 {
@@ -139,6 +170,8 @@ on_publish(struct client *c, uint8_t flags, struct slice body)
         ack(c, &p, (uint8_t)rc);
         return;
     }
+    if (shed_for_memory(c, &p))
+        return;
     if ((rc = check_message(c, &p)) != 0) {
         static struct log_ratelimit rl;
         if (log_ratelimit(&rl, 5))

@@ -50,6 +50,13 @@ total_stats(struct hubs *hs)
         t.bytes_in += s->bytes_in;
         t.bytes_out += s->bytes_out;
         t.n_sessions += s->n_sessions;
+        t.conns_rate_refused += s->conns_rate_refused;
+        t.conns_full_refused += s->conns_full_refused;
+        t.conns_mem_refused += s->conns_mem_refused;
+        t.connect_timeouts += s->connect_timeouts;
+        t.slow_senders += s->slow_senders;
+        t.msgs_mem_dropped += s->msgs_mem_dropped;
+        t.msgs_mem_refused += s->msgs_mem_refused;
     }
     pthread_mutex_unlock(&hs->stats_lock);
     return t;
@@ -93,4 +100,16 @@ sys_publish(struct hub *h)
     publish_u64(h, "$SYS/broker/p2p/messages/queued", st.p2p_queued);
     publish_u64(h, "$SYS/broker/p2p/messages/dropped", st.p2p_dropped);
     publish_u64(h, "$SYS/broker/p2p/messages/refused", st.p2p_refused);
+    /* Hostile clients and overload (overload.c); the heap topics are named as in Mosquitto. */
+    publish_u64(h, "$SYS/broker/heap/current", atomic_load(&hs->mem_used));
+    publish_u64(h, "$SYS/broker/heap/maximum", atomic_load(&hs->mem_peak));
+    publish_u64(h, "$SYS/broker/heap/limit", h->cfg->memory_limit);
+    publish_u64(h, "$SYS/broker/heap/level", (uint64_t)overload_level(h));
+    publish_u64(h, "$SYS/broker/connections/refused/rate", st.conns_rate_refused);
+    publish_u64(h, "$SYS/broker/connections/refused/full", st.conns_full_refused);
+    publish_u64(h, "$SYS/broker/connections/refused/memory", st.conns_mem_refused);
+    publish_u64(h, "$SYS/broker/connections/closed/connect_timeout", st.connect_timeouts);
+    publish_u64(h, "$SYS/broker/connections/closed/slow_sender", st.slow_senders);
+    publish_u64(h, "$SYS/broker/messages/dropped/memory", st.msgs_mem_dropped);
+    publish_u64(h, "$SYS/broker/messages/refused/memory", st.msgs_mem_refused);
 }

@@ -95,6 +95,30 @@ struct item {
 };
 
 static void
+buf_fit_gives_back_room_around_small_contents(void **state)
+{
+    (void)state;
+    struct buf b;
+
+    buf_init(&b);
+    assert_int_equal(buf_reserve(&b, 64 * 1024), 0);
+    assert_int_equal(buf_append(&b, "abc", 3), 0);
+    buf_fit(&b, 4096); /* a partial packet of 3 bytes keeps 4 KiB, not 64 */
+    assert_int_equal(b.cap, 4096);
+    assert_memory_equal(b.p, "abc", 3);
+    assert_int_equal(buf_reserve(&b, 8192), 0);
+    memset(b.p + b.len, 'x', 8192);
+    b.len += 8192;
+    buf_fit(&b, 4096); /* more than `keep` is in use: nothing to give back */
+    assert_true(b.cap >= 8195);
+    buf_consume(&b, b.len);
+    buf_fit(&b, 4096); /* empty: as buf_shrink */
+    assert_null(b.p);
+    assert_int_equal(b.cap, 0);
+    buf_fini(&b);
+}
+
+static void
 list_keeps_order(void **state)
 {
     struct list head = LIST_INIT(head);
@@ -124,6 +148,7 @@ main(void)
         cmocka_unit_test(map_matches_a_model_under_churn),
         cmocka_unit_test(map_empty_key_and_binary_keys),
         cmocka_unit_test(buf_appends_and_consumes),
+        cmocka_unit_test(buf_fit_gives_back_room_around_small_contents),
         cmocka_unit_test(list_keeps_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -147,6 +147,10 @@ defaults_are_documented_values(void **state)
     assert_int_equal(c.n_p2p_parents, 0);
     assert_int_equal(c.workers, 0);
     assert_int_equal(c.max_subscriptions_per_client, 0);
+    assert_int_equal(c.connect_timeout, 10);
+    assert_int_equal(c.packet_timeout, 60);
+    assert_int_equal(c.max_connection_rate, 0);
+    assert_int_equal(c.memory_limit, 0);
     config_fini(&c);
 }
 
@@ -269,6 +273,8 @@ static const struct num_key num_keys[] = {
     NUM("sys_interval", 65535, sys_interval),
     NUM("workers", 1024, workers),
     NUM("max_subscriptions_per_client", UINT32_MAX, max_subscriptions_per_client),
+    NUM("packet_timeout", 86400, packet_timeout),
+    NUM("max_connection_rate", 1000000, max_connection_rate),
 };
 
 static uint64_t
@@ -978,7 +984,7 @@ other_mosquitto_keys_are_ignored_with_a_warning(void **state)
         "persistence_file", "autosave_interval",
         "autosave_on_changes", "dhparamfile",
         "connection_messages", "pid_file", "user", "queue_qos0_messages", "retry_interval",
-        "memory_limit", "check_retain_source", "websockets_log_level",
+        "check_retain_source", "websockets_log_level",
         "websockets_headers_size", "http_dir", "auto_id_prefix", "allow_duplicate_messages",
         "log_facility", "log_timestamp_format", "store_clean_interval",
         "max_topic_alias_broker", "plugin_opt_db_host", "auth_opt_backends",
@@ -996,6 +1002,31 @@ other_mosquitto_keys_are_ignored_with_a_warning(void **state)
 
     expect_error("persistence maybe\n",
                  "petrel.conf:1: persistence: 'maybe' is not true or false");
+}
+
+static void
+overload_keys(void **state)
+{
+    (void)state;
+    struct config c;
+
+    load_ok(&c, "connect_timeout 3\nmemory_limit 512M\n");
+    assert_int_equal(c.connect_timeout, 3);
+    assert_int_equal(c.memory_limit, 512ull * 1024 * 1024);
+    config_fini(&c);
+    load_ok(&c, "connect_timeout 3600\nmemory_limit 1000000\n");
+    assert_int_equal(c.connect_timeout, 3600);
+    assert_int_equal(c.memory_limit, 1000000);
+    config_fini(&c);
+    /* 0 would close every connection before its CONNECT could arrive. */
+    expect_error("connect_timeout 0\n",
+                 "petrel.conf:1: connect_timeout: '0' is not a number from 1 to 3600");
+    expect_error("connect_timeout 3601\n",
+                 "petrel.conf:1: connect_timeout: '3601' is not a number from 1 to 3600");
+    expect_error("memory_limit lots\n",
+                 "petrel.conf:1: memory_limit: 'lots' is not a size such as 0, 1048576, 512M or "
+                 "2G");
+    expect_warnings("memory_limit 0\n", "");
 }
 
 static void
@@ -1271,6 +1302,7 @@ main(void)
         cmocka_unit_test(include_dir_is_read_from_the_main_file_only),
         cmocka_unit_test(include_dir_errors),
         cmocka_unit_test(http_api_keys),
+        cmocka_unit_test(overload_keys),
         cmocka_unit_test(unreadable_files_name_the_file),
         cmocka_unit_test(file_errors_give_the_right_line),
     };

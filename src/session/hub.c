@@ -58,6 +58,11 @@ hub_new(struct hubs *hs, unsigned index, struct loop *loop, struct conn_pool *po
         .parents = cfg->p2p_parents,
         .n_parents = cfg->n_p2p_parents,
     };
+    h->limits = (struct slow_limits){
+        .max_queued_messages = cfg->max_queued_messages,
+        .max_queued_bytes = cfg->max_queued_bytes,
+        .qos0_output_limit = cfg->qos0_output_limit,
+    };
     h->now = clock_now_ms();
     h->next_sys = h->now;
     h->next_retain_sweep = h->now + 10000u;
@@ -277,6 +282,29 @@ hub_accept(struct hub *h, int fd, struct transport *t, const char *peer,
     }
 }
 
+/* A client whose socket has taken no byte of its waiting output for write_stall_timeout
+ * (it stopped reading, or the path to it is dead while its own packets still arrive, which
+ * keepalive cannot see) is closed. No DISCONNECT: it could not be written. The session stays
+ * as its expiry says, its inflight messages are resent on reconnect, and its will fires. */
+static bool
+write_stalled(struct hub *h, struct client *c)
+{
+    static struct log_ratelimit rl;
+    uint64_t limit_ms = (uint64_t)h->cfg->write_stall_timeout * 1000u;
+
+    if (!slow_stall_check(&c->stall, h->now, conn_is_blocked(c->conn),
+                          conn_bytes_sent(c->conn), limit_ms))
+        return false;
+    h->stats.write_stalls++;
+    if (log_ratelimit(&rl, 20))
+        log_notice("write stalled, connection closed client=%s addr=%s pending=%zu seconds=%u",
+                   client_id_str(c), conn_peer(c->conn), conn_out_pending(c->conn),
+                   h->cfg->write_stall_timeout);
+    c->state = CLIENT_CLOSING;
+    conn_close(c->conn);
+    return true;
+}
+
 /* Keepalive [MQTT-3.1.2-24]: one and a half keepalive periods of silence end the connection.
  * A connection that never sends CONNECT is closed after CONNECT_TIMEOUT_S. */
 static void
@@ -290,6 +318,8 @@ sweep_clients(struct hub *h)
         if (c->state == CLIENT_NEW && h->now - c->connected_at > CONNECT_TIMEOUT_S * 1000u) {
             c->state = CLIENT_CLOSING;
             conn_close(c->conn);
+        } else if (c->state == CLIENT_CONNECTED && write_stalled(h, c)) {
+            continue;
         } else if (c->state == CLIENT_CONNECTED && c->keepalive &&
                    h->now - c->last_rx > (uint64_t)c->keepalive * 1500u) {
             log_info("keepalive timeout client=%s addr=%s", client_id_str(c), conn_peer(c->conn));

@@ -4,10 +4,12 @@
 #include "net/conn.h"
 
 #include <errno.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <limits.h>
 #include <sys/uio.h>
@@ -233,9 +235,14 @@ send_vectored(struct conn *c)
 }
 
 uint64_t
-conn_bytes_sent(const struct conn *c)
+conn_bytes_acked(const struct conn *c)
 {
-    return c->sent;
+    int outq = 0;
+
+    /* What the kernel still holds for the peer, sent or not, is not there yet. */
+    if (ioctl(c->watch.fd, SIOCOUTQ, &outq) != 0 || outq < 0)
+        outq = 0;
+    return (uint64_t)outq < c->sent ? c->sent - (uint64_t)outq : 0;
 }
 
 bool

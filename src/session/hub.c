@@ -292,8 +292,11 @@ write_stalled(struct hub *h, struct client *c)
     static struct log_ratelimit rl;
     uint64_t limit_ms = (uint64_t)h->cfg->write_stall_timeout * 1000u;
 
-    if (!slow_stall_check(&c->stall, h->now, conn_is_blocked(c->conn),
-                          conn_bytes_sent(c->conn), limit_ms))
+    bool blocked = conn_is_blocked(c->conn);
+
+    /* The ioctl only for connections whose output waits. */
+    if (!slow_stall_check(&c->stall, h->now, blocked, blocked ? conn_bytes_acked(c->conn) : 0,
+                          limit_ms))
         return false;
     h->stats.write_stalls++;
     if (log_ratelimit(&rl, 20))

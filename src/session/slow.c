@@ -46,18 +46,18 @@ void
 slow_stall_init(struct slow_stall *st, uint64_t now)
 {
     st->since = now;
-    st->sent = 0;
+    st->acked = 0;
 }
 
 bool
-slow_stall_check(struct slow_stall *st, uint64_t now, bool is_blocked, uint64_t sent,
+slow_stall_check(struct slow_stall *st, uint64_t now, bool is_blocked, uint64_t acked,
                  uint64_t limit_ms)
 {
     /* Any progress, or nothing waiting, restarts the clock: only a socket that takes nothing
      * at all for the whole period counts, not one that reads slowly. */
-    if (!is_blocked || sent != st->sent) {
+    if (!is_blocked || acked != st->acked) {
         st->since = now;
-        st->sent = sent;
+        st->acked = acked;
         return false;
     }
     return limit_ms && now - st->since > limit_ms;

@@ -45,16 +45,16 @@ bool slow_queue_full(const struct slow_limits *l, uint32_t n_queued, uint64_t qu
 /* Write-stall tracking for one connection, sampled on the hub tick. */
 struct slow_stall {
     uint64_t since;                 /* when the output last moved, or began to wait */
-    uint64_t sent;                  /* the connection's bytes sent at that moment */
+    uint64_t acked;                 /* bytes the peer had acknowledged at that moment */
 };
 
 /* A new connection at `now`. */
 void slow_stall_init(struct slow_stall *st, uint64_t now);
 
-/* Sample: `is_blocked` (the socket refused output that still waits) and `sent` (bytes the
- * connection has written so far). Returns true once the output has waited without one byte
- * leaving for more than `limit_ms` (0: never). */
-bool slow_stall_check(struct slow_stall *st, uint64_t now, bool is_blocked, uint64_t sent,
+/* Sample: `is_blocked` (the socket refused output that still waits) and `acked` (bytes the
+ * peer has acknowledged so far). Returns true once the output has waited without one more
+ * byte reaching the peer for more than `limit_ms` (0: never). */
+bool slow_stall_check(struct slow_stall *st, uint64_t now, bool is_blocked, uint64_t acked,
                       uint64_t limit_ms);
 
 #endif

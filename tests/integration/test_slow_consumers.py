@@ -292,6 +292,30 @@ def test_mqtt311_publisher_gets_puback_and_the_drop_is_counted(broker, workers):
     stuck.close()
 
 
+@pytest.mark.parametrize("workers", WORKERS)
+def test_shared_group_skips_a_full_member(broker, workers):
+    """A shared subscription gives each message to one member, round robin; a member whose
+    queue is full is passed over for one with room, so nothing is refused (0x00 every time)."""
+    n = 20
+    b = broker(*config(workers, "max_queued_messages 2"))
+    stuck_id = pick_id("sh-stuck", 1, workers)
+    stuck = stuck_client(b.port, stuck_id, ("$share/g/sh/t", 1), props={rm.RECEIVE_MAXIMUM: 1})
+    good = RawClient(b.port, 5)
+    good.connect(pick_id("sh-good", 0, workers))
+    good.subscribe(("$share/g/sh/t", 1))
+    pub = RawClient(b.port, 5)
+    pub.connect(pick_id("sh-pub", 0, workers))
+    bar = Barrier(b.port, stuck_id, workers)
+    for i in range(n):
+        assert publish_rc(pub, "sh/t", 1, b"%d" % i, pid=i + 1) == rm.RC_SUCCESS
+        bar.sync()  # the stuck member's flag is current before the next one is routed
+    got = rm.drain_publishes(good, window=0.5)
+    # The stuck member took 1 in flight and 2 queued; the good one everything else.
+    assert len(got) == n - 3, [m.payload for m in got]
+    wait_sys(b.port, DROP_FULL, 0)
+    stuck.close()
+
+
 def test_retained_publish_to_full_target_is_accepted(broker):
     """A retained message is stored even when every live target is full, so the publish was
     accepted (0x00) and a later subscriber gets it [MQTT-3.3.1-5]."""

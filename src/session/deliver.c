@@ -113,18 +113,17 @@ void
 sess_drain(struct session *s)
 {
     struct list *pos;
-    bool drained = false;
 
     while (window_open(s) && (pos = list_first(&s->queue)) != NULL) {
         struct delivery *d = list_entry(pos, struct delivery, link);
         list_remove(pos);
         s->n_queued--;
         s->queued_bytes -= msg_size(d->msg);
-        drained = true;
         send_delivery(s, d);
     }
-    if (drained)
-        sess_queue_changed(s);
+    /* Also when nothing moved: an acknowledgement or a resume clears a flag that a refusal
+     * by bytes set (sess_deliver). */
+    sess_queue_changed(s);
 }
 
 /* The slow-consumer verdict for `m` at `qos`; counts and logs a drop. */
@@ -188,7 +187,8 @@ sess_deliver(struct session *s, struct msg *m, uint8_t qos, bool retain, const u
     if (!now && judge(s, m, qos) == SLOW_FULL) {
         persist_delivery_drop(s, seq);
         /* Below the byte limit a large message can be refused before slow_queue_full says
-         * so: other hubs then refuse such messages too, until the queue next changes. */
+         * so: other hubs then refuse messages too, until the queue grows or the client next
+         * acknowledges or comes back (sess_drain). */
         atomic_store_explicit(&s->full, true, memory_order_relaxed);
         return MQTT_RC_QUOTA_EXCEEDED;
     }

@@ -276,6 +276,23 @@ def test_mqtt5_publisher_gets_quota_exceeded_when_only_target_is_full(broker, wo
     stuck.close()
 
 
+def test_queue_byte_limit_refuses_with_quota_exceeded(broker):
+    """max_queued_bytes bounds the queue as max_queued_messages does: the message that would
+    pass it is refused (0x97 to the MQTT 5 publisher), and a smaller one that fits is queued."""
+    b = broker(*config(1, "max_queued_bytes 1000"))
+    stuck = stuck_client(b.port, "bytes-stuck", ("by/t", 1), props={rm.RECEIVE_MAXIMUM: 1})
+    pub = RawClient(b.port, 5)
+    pub.connect("bytes-pub")
+    payload = b"b" * 400
+    assert publish_rc(pub, "by/t", 1, payload, pid=1) == 0  # in flight: not queued
+    assert publish_rc(pub, "by/t", 1, payload, pid=2) == 0  # queued, ~400 bytes
+    assert publish_rc(pub, "by/t", 1, payload, pid=3) == 0  # queued, ~800 bytes
+    assert publish_rc(pub, "by/t", 1, payload, pid=4) == rm.RC_QUOTA_EXCEEDED
+    assert publish_rc(pub, "by/t", 1, b"small", pid=5) == 0
+    wait_sys(b.port, DROP_FULL, 1)
+    stuck.close()
+
+
 @pytest.mark.parametrize("workers", WORKERS)
 def test_mqtt311_publisher_gets_puback_and_the_drop_is_counted(broker, workers):
     """A 3.1.1 PUBACK carries no reason code, so the publisher is acknowledged as before; the

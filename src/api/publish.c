@@ -236,7 +236,8 @@ refusal(int rc, struct pub_error *e)
         FAIL(e, 400, "invalid_argument", "payload_format_indicator 1 needs a UTF-8 payload");
     case MQTT_RC_QUOTA_EXCEEDED:
         FAIL(e, 503, "quota_exceeded",
-             "the broker cannot take it now (message_size_limit, store full or memory)");
+             "the broker cannot take it now (message_size_limit, every target's queue full, "
+             "store full or memory_limit)");
     default:
         FAIL(e, 400, "invalid_argument", "refused: %s", mqtt_rc_str(rc));
     }

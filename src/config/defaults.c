@@ -27,6 +27,10 @@ config_defaults(struct config *c)
     c->max_inflight_bytes = 0;
     c->max_queued_messages = 1000;
     c->max_queued_bytes = 0;
+    /* Above the 1 MiB one publisher's read can land at once, so a subscriber that keeps up
+     * loses no QoS 0 message in a burst. */
+    c->qos0_output_limit = 8u * 1024 * 1024;
+    c->write_stall_timeout = 60;
     c->max_packet_size = 0;
     c->max_keepalive = 65535;
     c->message_size_limit = 0;

@@ -647,6 +647,8 @@ static const struct key_def keys[] = {
     U64("max_inflight_bytes", max_inflight_bytes, UINT64_MAX),
     U32("max_queued_messages", max_queued_messages, UINT32_MAX),
     U64("max_queued_bytes", max_queued_bytes, UINT64_MAX),
+    U64("qos0_output_limit", qos0_output_limit, UINT64_MAX),
+    U32("write_stall_timeout", write_stall_timeout, 86400),
     FN("max_packet_size", k_max_packet_size),
     U16("max_keepalive", max_keepalive, UINT16_MAX),
     U32("message_size_limit", message_size_limit, MAX_PAYLOAD),

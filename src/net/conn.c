@@ -4,10 +4,12 @@
 #include "net/conn.h"
 
 #include <errno.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <limits.h>
 #include <sys/uio.h>
@@ -50,6 +52,7 @@ struct conn {
     size_t n_refs;
     size_t cap_refs;
     size_t ref_bytes;        /* bytes of refs not yet sent */
+    uint64_t sent;           /* bytes written to the socket (or transport) so far */
     bool is_closing;
     bool is_released;        /* handed to another worker: keep the fd open */
     bool want_out;           /* EPOLLOUT armed */
@@ -232,6 +235,23 @@ send_vectored(struct conn *c)
     }
 }
 
+uint64_t
+conn_bytes_acked(const struct conn *c)
+{
+    int outq = 0;
+
+    /* What the kernel still holds for the peer, sent or not, is not there yet. */
+    if (ioctl(c->watch.fd, SIOCOUTQ, &outq) != 0 || outq < 0)
+        outq = 0;
+    return (uint64_t)outq < c->sent ? c->sent - (uint64_t)outq : 0;
+}
+
+bool
+conn_is_blocked(const struct conn *c)
+{
+    return c->want_out;
+}
+
 bool
 conn_is_closing(const struct conn *c)
 {
@@ -306,6 +326,7 @@ send_out(struct conn *c)
         size_t before = c->out.len;
         int rc = c->transport->ops->write(c->transport, c->watch.fd, &c->out);
         c->pool->bytes_out += before - c->out.len;
+        c->sent += before - c->out.len;
         return rc;
     }
     while (c->out.len > 0 || c->n_refs > 0) {
@@ -322,6 +343,7 @@ send_out(struct conn *c)
         if (n < 0)
             return (int)n;
         c->pool->bytes_out += (uint64_t)n;
+        c->sent += (uint64_t)n;
         if (c->n_refs == 0)
             buf_consume(&c->out, (size_t)n);
         else

@@ -75,6 +75,11 @@ int conn_write_ref(struct conn *c, const void *p, size_t len, void (*release)(vo
 void conn_hold(struct conn *c, bool hold);
 /* Bytes waiting to be written. */
 size_t conn_out_pending(const struct conn *c);
+/* Whether output waits because the socket refused it at the last flush (not because it is
+ * held), and how many bytes the peer has acknowledged so far (one ioctl): together they tell
+ * a peer that reads nothing from one that reads slowly. */
+bool conn_is_blocked(const struct conn *c);
+uint64_t conn_bytes_acked(const struct conn *c);
 
 /* Close after flushing what is already in the output buffer (best effort, one write). */
 void conn_close(struct conn *c);

@@ -59,6 +59,11 @@ check_message(struct hub *h, struct auth_identity *who, const struct app_message
     if (m->qos > 0 && h->all->store &&
         atomic_load_explicit(&h->all->store_full, memory_order_relaxed))
         return MQTT_RC_QUOTA_EXCEEDED;
+    /* memory_limit: a client's QoS 0 would be dropped silently from 90 %, its QoS 1/2 refused
+     * from 100 %; an application is told either way. */
+    enum mem_level level = overload_level(h);
+    if (level == MEM_FULL || (level == MEM_HIGH && m->qos == 0))
+        return MQTT_RC_QUOTA_EXCEEDED;
     return 0;
 }
 

@@ -37,6 +37,7 @@ client_new(struct hub *h, int fd, struct transport *t, const char *peer,
     map_init(&c->alias_out);
     list_init(&c->held_link);
     list_init(&c->token_link);
+    slow_stall_init(&c->stall, h->now);
     if (!(c->conn = conn_new(h->pool, fd, t, peer, &client_ops, c))) {
         free(c);
         return NULL;

@@ -1,7 +1,7 @@
 /*
  * deliver.c - messages on their way to one session: the queue and the inflight window.
  *
- *   QoS 0:  sent at once while connected (dropped while offline or when output is backed up)
+ *   QoS 0:  sent at once while connected (dropped while offline or when the client is slow)
  *   QoS 1:  QUEUED --PUBLISH--> WAIT_PUBACK --PUBACK--> freed
  *   QoS 2:  QUEUED --PUBLISH--> WAIT_PUBREC --PUBREC--> WAIT_PUBCOMP --PUBCOMP--> freed
  *
@@ -9,6 +9,10 @@
  * max_inflight_messages) are inflight [MQTT-3.3.4-9]; the rest wait in order in the queue.
  * A packet id is in use exactly while its delivery is inflight. On resume, WAIT_PUBACK and
  * WAIT_PUBREC resend PUBLISH with DUP=1 and WAIT_PUBCOMP resends PUBREL [MQTT-4.4.0-1].
+ *
+ * Slow consumers (slow.c): QoS 0 is dropped once the client's output or queue backs up, QoS
+ * 1/2 is refused once the queue is full, and `full` tells other hubs' routing so (the
+ * publisher's PUBACK then says 0x97 when nobody took the message).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +100,16 @@ send_delivery(struct session *s, struct delivery *d)
 }
 
 void
+sess_queue_changed(struct session *s)
+{
+    bool full = slow_queue_full(&s->hub->limits, s->n_queued, s->queued_bytes);
+
+    /* Written only when it changes: other hubs read it for every message they route here. */
+    if (full != atomic_load_explicit(&s->full, memory_order_relaxed))
+        atomic_store_explicit(&s->full, full, memory_order_relaxed);
+}
+
+void
 sess_drain(struct session *s)
 {
     struct list *pos;
@@ -107,21 +121,47 @@ sess_drain(struct session *s)
         s->queued_bytes -= msg_size(d->msg);
         send_delivery(s, d);
     }
+    /* Also when nothing moved: an acknowledgement or a resume clears a flag that a refusal
+     * by bytes set (sess_deliver). */
+    sess_queue_changed(s);
 }
 
-static bool
-queue_full(const struct session *s, const struct msg *m)
+/* The slow-consumer verdict for `m` at `qos`; counts and logs a drop. */
+static enum slow_verdict
+judge(struct session *s, const struct msg *m, uint8_t qos)
 {
-    const struct config *cfg = s->hub->cfg;
+    struct hub *h = s->hub;
+    struct slow_backlog b = {
+        .is_connected = is_connected(s),
+        .out_pending = is_connected(s) ? conn_out_pending(s->client->conn) : 0,
+        .n_queued = s->n_queued,
+        .queued_bytes = s->queued_bytes,
+    };
+    enum slow_verdict v = slow_judge(&h->limits, &b, qos, msg_size(m));
 
-    if (cfg->max_queued_messages && s->n_queued >= cfg->max_queued_messages)
-        return true;
-    if (cfg->max_queued_bytes && s->queued_bytes + msg_size(m) > cfg->max_queued_bytes)
-        return true;
-    return false;
+    switch (v) {
+    case SLOW_ACCEPT:
+        return v;
+    case SLOW_DROP_OFFLINE:
+        h->stats.dropped_qos0_offline++;
+        break;
+    case SLOW_DROP_QOS0:
+        h->stats.dropped_qos0_slow++;
+        break;
+    case SLOW_FULL: {
+        static struct log_ratelimit rl;
+        h->stats.dropped_queue_full++;
+        if (log_ratelimit(&rl, 5))
+            log_notice("queue full, message dropped client=%s queued=%u bytes=%llu", s->id,
+                       s->n_queued, (unsigned long long)s->queued_bytes);
+        break;
+    }
+    }
+    h->stats.msgs_dropped++;
+    return v;
 }
 
-bool
+int
 sess_deliver(struct session *s, struct msg *m, uint8_t qos, bool retain, const uint32_t *sub_ids,
              uint32_t n_sub_ids, bool shared, uint64_t seq)
 {
@@ -129,25 +169,28 @@ sess_deliver(struct session *s, struct msg *m, uint8_t qos, bool retain, const u
 
     if (msg_expired(m, h->now) || !access_receive(s, m)) {
         persist_delivery_drop(s, seq); /* access_receive: the ACL denies `read` on the topic */
-        return false;
+        return MQTT_RC_UNSPECIFIED;
     }
     if (s->version != MQTT_V5)
         n_sub_ids = 0;
     if (qos == 0) {
         persist_delivery_drop(s, seq);
-        if (!is_connected(s) || conn_out_pending(s->client->conn) > CLIENT_OUT_HIGH_WATER) {
-            h->stats.msgs_dropped++;
-            return false;
-        }
-        return client_send_publish(s->client, m, 0, retain, false, 0, sub_ids, n_sub_ids);
+        if (judge(s, m, 0) != SLOW_ACCEPT)
+            return MQTT_RC_UNSPECIFIED;
+        return client_send_publish(s->client, m, 0, retain, false, 0, sub_ids, n_sub_ids)
+                   ? 0
+                   : MQTT_RC_UNSPECIFIED;
     }
-    if (queue_full(s, m)) {
-        static struct log_ratelimit rl;
+    /* A message that goes out at once never waits in the queue, so only one that would wait
+     * is judged against the queue's limits. */
+    bool now = list_empty(&s->queue) && window_open(s);
+    if (!now && judge(s, m, qos) == SLOW_FULL) {
         persist_delivery_drop(s, seq);
-        h->stats.msgs_dropped++;
-        if (log_ratelimit(&rl, 5))
-            log_notice("queue full, message dropped client=%s queued=%u", s->id, s->n_queued);
-        return false;
+        /* Below the byte limit a large message can be refused before slow_queue_full says
+         * so: other hubs then refuse messages too, until the queue grows or the client next
+         * acknowledges or comes back (sess_drain). */
+        atomic_store_explicit(&s->full, true, memory_order_relaxed);
+        return MQTT_RC_QUOTA_EXCEEDED;
     }
     if (n_sub_ids > 255)
         n_sub_ids = 255;
@@ -155,7 +198,7 @@ sess_deliver(struct session *s, struct msg *m, uint8_t qos, bool retain, const u
     if (!d) {
         persist_delivery_drop(s, seq);
         h->stats.msgs_dropped++;
-        return false;
+        return MQTT_RC_UNSPECIFIED;
     }
     list_init(&d->link);
     d->msg = msg_ref(m);
@@ -174,14 +217,15 @@ sess_deliver(struct session *s, struct msg *m, uint8_t qos, bool retain, const u
         persist_delivery_drop(s, seq);
         d->seq = 0;
     }
-    if (list_empty(&s->queue) && window_open(s)) {
+    if (now) {
         send_delivery(s, d);
-        return true;
+        return 0;
     }
     list_push(&s->queue, &d->link);
     s->n_queued++;
     s->queued_bytes += msg_size(m);
-    return true;
+    sess_queue_changed(s);
+    return 0;
 }
 
 void

@@ -81,6 +81,11 @@ hub_new(struct hubs *hs, unsigned index, struct loop *loop, struct conn_pool *po
         .parents = cfg->p2p_parents,
         .n_parents = cfg->n_p2p_parents,
     };
+    h->limits = (struct slow_limits){
+        .max_queued_messages = cfg->max_queued_messages,
+        .max_queued_bytes = cfg->max_queued_bytes,
+        .qos0_output_limit = cfg->qos0_output_limit,
+    };
     h->now = clock_now_ms();
     h->next_sys = h->now;
     h->next_retain_sweep = h->now + 10000u;
@@ -317,6 +322,32 @@ hub_accept(struct hub *h, int fd, struct transport *t, const char *peer,
     }
 }
 
+/* A client whose socket has taken no byte of its waiting output for write_stall_timeout
+ * (it stopped reading, or the path to it is dead while its own packets still arrive, which
+ * keepalive cannot see) is closed. No DISCONNECT: it could not be written. The session stays
+ * as its expiry says, its inflight messages are resent on reconnect, and its will fires. */
+static bool
+write_stalled(struct hub *h, struct client *c)
+{
+    static struct log_ratelimit rl;
+    uint64_t limit_ms = (uint64_t)h->cfg->write_stall_timeout * 1000u;
+
+    bool blocked = conn_is_blocked(c->conn);
+
+    /* The ioctl only for connections whose output waits. */
+    if (!slow_stall_check(&c->stall, h->now, blocked, blocked ? conn_bytes_acked(c->conn) : 0,
+                          limit_ms))
+        return false;
+    h->stats.write_stalls++;
+    if (log_ratelimit(&rl, 20))
+        log_notice("write stalled, connection closed client=%s addr=%s pending=%zu seconds=%u",
+                   client_id_str(c), conn_peer(c->conn), conn_out_pending(c->conn),
+                   h->cfg->write_stall_timeout);
+    c->state = CLIENT_CLOSING;
+    conn_close(c->conn);
+    return true;
+}
+
 /* Keepalive [MQTT-3.1.2-24]: one and a half keepalive periods of silence end the connection.
  * Connections too slow to send CONNECT, or any one packet, are closed (overload.c). */
 static void
@@ -328,6 +359,8 @@ sweep_clients(struct hub *h)
     {
         struct client *c = list_entry(pos, struct client, link);
         if (overload_sweep_client(c))
+            continue;
+        if (c->state == CLIENT_CONNECTED && write_stalled(h, c))
             continue;
         if (c->state == CLIENT_CONNECTED && c->keepalive &&
             h->now - c->last_rx > (uint64_t)c->keepalive * 1500u) {

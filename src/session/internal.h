@@ -13,8 +13,8 @@
  *   delivery one message on its way to one session (queued or inflight); owned by the session.
  *
  * Only a session's owner touches its state. Other hubs keep pointers to it in their replicas
- * and read just what never changes (id, serial, owner) and the atomic `online` flag; work for
- * the session reaches the owner through its mailbox.
+ * and read just what never changes (id, serial, owner) and the atomic flags (`online`,
+ * `durable`, `full`); work for the session reaches the owner through its mailbox.
  */
 #ifndef PETREL_SESSION_INTERNAL_H
 #define PETREL_SESSION_INTERNAL_H
@@ -37,12 +37,11 @@
 #include "route/retain.h"
 #include "route/trie.h"
 #include "session/session.h"
+#include "session/slow.h"
 #include "store/store.h"
 
 /* Session Expiry Interval 0xFFFFFFFF: the session never expires (MQTT 5, 3.1.2.11.2). */
 #define SESS_EXPIRY_NEVER UINT32_MAX
-/* Output bytes beyond which QoS 0 messages to a client are dropped rather than buffered. */
-#define CLIENT_OUT_HIGH_WATER (8u * 1024 * 1024)
 /* Payloads from this size on are written from the message itself, not copied per client. */
 #define ZERO_COPY_MIN 1024
 /* Subscription identifiers carried per delivery (more matching ones are not forwarded). */
@@ -76,6 +75,12 @@ struct hub_stats {
     uint64_t slow_senders;        /* closed: a packet took longer than packet_timeout */
     uint64_t msgs_mem_dropped;    /* inbound QoS 0 dropped: memory_limit */
     uint64_t msgs_mem_refused;    /* inbound QoS 1/2 refused: memory_limit */
+    /* Slow consumers (docs/design.md "Delivery"); each drop is in msgs_dropped too. */
+    uint64_t dropped_qos0_offline; /* QoS 0 for a session without a connection */
+    uint64_t dropped_qos0_slow;    /* QoS 0 for a backlogged client */
+    uint64_t dropped_queue_full;   /* QoS 1/2 refused by a full session queue */
+    uint64_t publish_refused_full; /* QoS 1/2 publishes every target refused as full */
+    uint64_t write_stalls;         /* connections closed for write_stall_timeout */
 };
 
 /* Memory pressure against memory_limit (overload.c), from the last sample. */
@@ -199,6 +204,7 @@ struct hub {
     struct list dying;            /* owned sessions ended, waiting for OP_PURGE_ACKs */
     struct trie *trie;            /* every hub's subscriptions (replica) */
     struct p2p_rules p2p;
+    struct slow_limits limits;    /* from cfg, for slow.c */
     struct hub_stats stats;
     uint64_t now;                 /* monotonic ms, refreshed per event batch */
     uint64_t next_sys;
@@ -256,6 +262,7 @@ struct client {
     bool handed_off;              /* moved to another hub, which now counts the connection */
     bool problem_info;            /* MQTT 5 Request Problem Information */
     const struct config_listener *listener;
+    struct slow_stall stall;      /* write_stall_timeout (hub tick) */
     struct list held_link;        /* hub->held while its output waits for a commit */
     uint64_t hold_first;          /* the first batch it waits for, 0: not held */
     uint64_t hold_last;           /* the last batch it waits for */
@@ -301,6 +308,7 @@ struct session {
     struct hub *hub;              /* the owner */
     _Atomic bool online;          /* a client is connected; read by other hubs' routing */
     _Atomic bool durable;         /* kept in the store (expiry > 0); read by other hubs */
+    _Atomic bool full;            /* the queue takes no more; read by publishers' hubs */
     /* The owner's alone from here on. */
     bool is_dead;                 /* ended; freed when every replica has forgotten it */
     uint32_t pending_acks;        /* OP_PURGE_ACKs still expected */
@@ -366,11 +374,15 @@ void sess_fire_will(struct session *s);
 
 /* ---- deliver.c ---- */
 /* Hand `m` to session `s` at `qos` (already capped), with `retain` as it should appear and the
- * subscription identifiers to attach. Sends now or queues. Returns true when accepted. */
-bool sess_deliver(struct session *s, struct msg *m, uint8_t qos, bool retain,
+ * subscription identifiers to attach. Sends now or queues. Returns 0 when accepted,
+ * MQTT_RC_QUOTA_EXCEEDED when the session's queue is full, or MQTT_RC_UNSPECIFIED for any
+ * other drop (QoS 0 to a slow or absent client, expired, denied, too large). */
+int sess_deliver(struct session *s, struct msg *m, uint8_t qos, bool retain,
                   const uint32_t *sub_ids, uint32_t n_sub_ids, bool shared, uint64_t seq);
 /* Send queued messages while the client's window has room. */
 void sess_drain(struct session *s);
+/* The queue changed size: update s->full for other hubs. */
+void sess_queue_changed(struct session *s);
 /* After a reconnect: resend inflight messages (DUP) and PUBRELs, then drain. */
 void sess_resume(struct session *s);
 /* Acknowledgements from the client. Return 0 or MQTT_RC_PACKET_ID_NOT_FOUND. */
@@ -381,10 +393,11 @@ void delivery_free(struct delivery *d);
 
 /* ---- route.c ---- */
 /* Route a message published by `from` (NULL: the broker itself). Returns MQTT_RC_SUCCESS,
- * MQTT_RC_NO_MATCHING_SUBSCRIBERS or MQTT_RC_TOPIC_NAME_INVALID (refused P2P parent). */
+ * MQTT_RC_NO_MATCHING_SUBSCRIBERS, MQTT_RC_QUOTA_EXCEEDED (a QoS 1/2 message that matched,
+ * but every target's queue was full) or MQTT_RC_TOPIC_NAME_INVALID (refused P2P parent). */
 int hub_route(struct hub *h, struct session *from, struct msg *m);
-/* On the owner of `s`: deliver a P2P message to it. */
-void hub_deliver_p2p(struct hub *h, struct session *s, struct msg *m, uint64_t seq);
+/* On the owner of `s`: deliver a P2P message to it. Returns as sess_deliver. */
+int hub_deliver_p2p(struct hub *h, struct session *s, struct msg *m, uint64_t seq);
 /* Session `dead` ends with `m` undelivered, received through one of its shared subscriptions:
  * give it to another member of the same group(s). `dead` is already out of the trie. */
 void hub_reroute_shared(struct hub *h, struct session *dead, struct msg *m);

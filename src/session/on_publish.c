@@ -218,6 +218,15 @@ on_publish(struct client *c, uint8_t flags, struct slice body)
         if (log_ratelimit(&rl, 5))
             log_notice("p2p refused, parent topic not allowed client=%s topic=%.*s", s->id,
                        SLICE_FMT(p.topic));
+    } else if (rc == MQTT_RC_QUOTA_EXCEEDED && p.qos > 0) {
+        /* It matched, but every target's queue was full: nobody has it. MQTT 5 hears 0x97
+         * [MQTT-3.4.2-1, MQTT-3.5.2-1]; 3.x acknowledgements carry no reason, so a 3.x
+         * publisher gets its PUBACK/PUBREC and only this counter tells. */
+        static struct log_ratelimit rl;
+        h->stats.publish_refused_full++;
+        if (log_ratelimit(&rl, 5))
+            log_notice("publish refused, every target full client=%s topic=%.*s", s->id,
+                       SLICE_FMT(p.topic));
     }
     if (p.qos == 2 && rc < 0x80) {
         qos2_mark(s, p.packet_id);

@@ -587,6 +587,7 @@ load_queue(void *ctx, const struct store_qentry *e, const struct store_msg *rm)
         list_push(&s->queue, &d->link);
         s->n_queued++;
         s->queued_bytes += msg_size(m);
+        sess_queue_changed(s);
     } else {
         /* Sent before the restart: resent with DUP=1 (PUBREL for WAIT_PUBCOMP) when the
          * client comes back, with the same packet id [MQTT-4.4.0-1]. */

@@ -6,6 +6,12 @@
  * shared subscription can see them. Other topics are matched in the trie; a session matched by
  * several of its subscriptions gets the message once, at the highest granted QoS, with every
  * matching subscription identifier [MQTT-3.3.4-3, MQTT-3.3.4-5].
+ *
+ * A QoS 1/2 message that matched someone but that every target refused because its queue was
+ * full is reported as MQTT_RC_QUOTA_EXCEEDED, which an MQTT 5 publisher gets on its PUBACK or
+ * PUBREC (0x97, [MQTT-3.4.2-1], [MQTT-3.5.2-1]). For targets on other hubs the publisher's hub
+ * decides from their `full` flag and posts nothing to a full one, so the reply and the drop
+ * agree.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -158,25 +164,28 @@ on_group(void *ctx, struct trie_group *g)
     uint32_t n = trie_group_size(g);
     void *owner, *fallback = NULL;
     const struct sub_opts *opts, *fallback_opts = NULL;
+    bool fallback_online = false;
 
-    /* One member per message, round robin, preferring connected members so that a member that
-     * is gone does not swallow the message. */
+    /* One member per message, round robin, preferring connected members with room in their
+     * queue so that a member that is gone or full does not swallow the message. */
     for (uint32_t i = 0; i < n && trie_group_next(g, &owner, &opts); i++) {
         struct session *s = owner;
-        if (atomic_load_explicit(&s->online, memory_order_relaxed)) {
+        bool online = atomic_load_explicit(&s->online, memory_order_relaxed);
+        if (online && !atomic_load_explicit(&s->full, memory_order_relaxed)) {
             add_target(rc, s, opts)->shared = true;
             return;
         }
-        if (!fallback) {
+        if (!fallback || (online && !fallback_online)) {
             fallback = owner;
             fallback_opts = opts;
+            fallback_online = online;
         }
     }
     if (fallback)
         add_target(rc, fallback, fallback_opts)->shared = true;
 }
 
-void
+int
 hub_deliver_p2p(struct hub *h, struct session *s, struct msg *m, uint64_t seq)
 {
     struct list *pos;
@@ -211,20 +220,39 @@ hub_deliver_p2p(struct hub *h, struct session *s, struct msg *m, uint64_t seq)
         persist_delivery_drop(s, seq);
         seq = 0;
     }
-    sess_deliver(s, m, qos, retain, ids, n_ids, false, seq);
+    return sess_deliver(s, m, qos, retain, ids, n_ids, false, seq);
+}
+
+/* A QoS 1/2 delivery to `s`, owned by another hub, that its owner would refuse as full: it
+ * is counted here and not posted. */
+static bool
+refuse_full(struct hub *h, struct session *s, uint8_t qos)
+{
+    if (qos == 0 || !atomic_load_explicit(&s->full, memory_order_relaxed))
+        return false;
+    h->stats.dropped_queue_full++;
+    h->stats.msgs_dropped++;
+    return true;
 }
 
 /* Hand the message to every collected target: directly when this hub owns the session, else
- * through the owner's mailbox. Returns how many targets there were. */
-static size_t
+ * through the owner's mailbox. Returns MQTT_RC_NO_MATCHING_SUBSCRIBERS (no target),
+ * MQTT_RC_QUOTA_EXCEEDED (every target refused it as full) or MQTT_RC_SUCCESS. */
+static int
 deliver_targets(struct hub *h, struct msg *m)
 {
-    size_t n = h->n_targets;
+    size_t n = h->n_targets, n_full = 0;
 
     for (size_t i = 0; i < n; i++) {
         struct target *t = &h->targets[i];
         if (t->sess->hub == h) {
-            sess_deliver(t->sess, m, t->qos, t->retain, t->sub_ids, t->n_sub_ids, t->shared, 0);
+            if (sess_deliver(t->sess, m, t->qos, t->retain, t->sub_ids, t->n_sub_ids, t->shared,
+                             0) == MQTT_RC_QUOTA_EXCEEDED)
+                n_full++;
+            continue;
+        }
+        if (refuse_full(h, t->sess, t->qos)) {
+            n_full++;
             continue;
         }
         /* A durable target on another hub: this hub writes the message and the entry in its
@@ -245,7 +273,46 @@ deliver_targets(struct hub *h, struct msg *m)
         it->u.deliver.msg = msg_ref(m);
         memcpy(it->u.deliver.sub_ids, t->sub_ids, t->n_sub_ids * sizeof(uint32_t));
     }
-    return n;
+    if (n == 0)
+        return MQTT_RC_NO_MATCHING_SUBSCRIBERS;
+    return n_full == n ? MQTT_RC_QUOTA_EXCEEDED : MQTT_RC_SUCCESS;
+}
+
+/* A P2P message to the session named `target_id`: one lookup, no trie. */
+static int
+route_p2p(struct hub *h, struct session *from, struct msg *m, struct slice target_id)
+{
+    struct session *target = sess_find(h, target_id);
+    int rc = MQTT_RC_SUCCESS;
+
+    if (!target) {
+        h->stats.p2p_dropped++;
+        log_debug("p2p dropped, no such client sender=%s target=%.*s", from ? from->id : "-",
+                  SLICE_FMT(target_id));
+        return MQTT_RC_NO_MATCHING_SUBSCRIBERS;
+    }
+    if (target->hub == h) {
+        if (hub_deliver_p2p(h, target, m, 0) == MQTT_RC_QUOTA_EXCEEDED)
+            rc = MQTT_RC_QUOTA_EXCEEDED;
+    } else {
+        /* Judged at the publish QoS: the target's own subscriptions, which may lower it, are
+         * known only to its owner. */
+        uint8_t qos = m->qos < h->cfg->maximum_qos ? m->qos : h->cfg->maximum_qos;
+        if (refuse_full(h, target, qos))
+            return MQTT_RC_QUOTA_EXCEEDED;
+        struct hub_item *it = hub_post(h, target->hub);
+        if (qos > 0 && atomic_load_explicit(&target->durable, memory_order_relaxed))
+            it->seq = persist_enqueue(h, target, m, qos, false, false, NULL, 0);
+        it->op = OP_DELIVER_P2P;
+        it->sess = target;
+        it->u.deliver.msg = msg_ref(m);
+    }
+    if (rc == MQTT_RC_SUCCESS) {
+        h->stats.p2p_routed++;
+        if (!atomic_load_explicit(&target->online, memory_order_relaxed))
+            h->stats.p2p_queued++;
+    }
+    return rc;
 }
 
 int
@@ -260,43 +327,22 @@ hub_route(struct hub *h, struct session *from, struct msg *m)
         h->stats.p2p_refused++;
         return MQTT_RC_TOPIC_NAME_INVALID;
     }
-    if (kind == P2P_DIRECT) {
-        struct session *target = sess_find(h, target_id);
-        if (!target) {
-            h->stats.p2p_dropped++;
-            log_debug("p2p dropped, no such client sender=%s target=%.*s",
-                      from ? from->id : "-", SLICE_FMT(target_id));
-            return MQTT_RC_NO_MATCHING_SUBSCRIBERS;
-        }
-        h->stats.p2p_routed++;
-        if (!atomic_load_explicit(&target->online, memory_order_relaxed))
-            h->stats.p2p_queued++;
-        if (target->hub == h) {
-            hub_deliver_p2p(h, target, m, 0);
-        } else {
-            uint8_t qos = m->qos < h->cfg->maximum_qos ? m->qos : h->cfg->maximum_qos;
-            struct hub_item *it = hub_post(h, target->hub);
-            if (qos > 0 && atomic_load_explicit(&target->durable, memory_order_relaxed))
-                it->seq = persist_enqueue(h, target, m, qos, false, false, NULL, 0);
-            it->op = OP_DELIVER_P2P;
-            it->sess = target;
-            it->u.deliver.msg = msg_ref(m);
-        }
-        return MQTT_RC_SUCCESS;
-    } else {
-        /* A retained message is stored even when nobody matches now [MQTT-3.3.1-5]. */
-        if (m->retain) {
-            pthread_mutex_lock(&h->all->retained_lock);
-            retain_set(&h->all->retained, m);
-            /* Into this hub's batch; two hubs changing one topic at the same moment: see
-             * "Durability" in docs/design.md. */
-            persist_retained(h, m);
-            pthread_mutex_unlock(&h->all->retained_lock);
-        }
-        struct trie_visitor v = {.on_sub = on_sub, .on_group = on_group, .ctx = &rc};
-        trie_match(h->trie, m->topic, &v);
+    if (kind == P2P_DIRECT)
+        return route_p2p(h, from, m, target_id);
+    /* A retained message is stored even when nobody matches now [MQTT-3.3.1-5]. */
+    if (m->retain) {
+        pthread_mutex_lock(&h->all->retained_lock);
+        retain_set(&h->all->retained, m);
+        /* Into this hub's batch; two hubs changing one topic at the same moment: see
+         * "Durability" in docs/design.md. */
+        persist_retained(h, m);
+        pthread_mutex_unlock(&h->all->retained_lock);
     }
-    return deliver_targets(h, m) ? MQTT_RC_SUCCESS : MQTT_RC_NO_MATCHING_SUBSCRIBERS;
+    struct trie_visitor v = {.on_sub = on_sub, .on_group = on_group, .ctx = &rc};
+    trie_match(h->trie, m->topic, &v);
+    int result = deliver_targets(h, m);
+    /* A retained message was taken even if no queue had room: later subscribers get it. */
+    return result == MQTT_RC_QUOTA_EXCEEDED && m->retain ? MQTT_RC_SUCCESS : result;
 }
 
 void

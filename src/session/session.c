@@ -64,6 +64,7 @@ new_session(struct hub *h, struct slice id, uint8_t version)
     s->hub = h;
     atomic_init(&s->online, false);
     atomic_init(&s->durable, false);
+    atomic_init(&s->full, false);
     s->version = version;
     s->next_packet_id = 1;
     list_init(&s->offline_link);
@@ -190,6 +191,8 @@ sess_destroy(struct session *s)
     free_deliveries(&s->queue);
     free_deliveries(&s->inflight);
     s->n_queued = s->n_inflight = 0;
+    s->queued_bytes = 0;
+    sess_queue_changed(s);
     list_remove(&s->offline_link);
     map_del(&h->registry, slice_make(s->id, s->id_len));
     h->stats.n_sessions--;

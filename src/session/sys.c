@@ -57,6 +57,11 @@ total_stats(struct hubs *hs)
         t.slow_senders += s->slow_senders;
         t.msgs_mem_dropped += s->msgs_mem_dropped;
         t.msgs_mem_refused += s->msgs_mem_refused;
+        t.dropped_qos0_offline += s->dropped_qos0_offline;
+        t.dropped_qos0_slow += s->dropped_qos0_slow;
+        t.dropped_queue_full += s->dropped_queue_full;
+        t.publish_refused_full += s->publish_refused_full;
+        t.write_stalls += s->write_stalls;
     }
     pthread_mutex_unlock(&hs->stats_lock);
     return t;
@@ -96,6 +101,12 @@ sys_publish(struct hub *h)
     publish_u64(h, "$SYS/broker/retained messages/count", retained);
     /* Every hub's trie holds every subscription, so any one of them counts them all. */
     publish_u64(h, "$SYS/broker/subscriptions/count", trie_count(h->trie));
+    /* Petrel's: drops by reason (docs/design.md "Delivery"). */
+    publish_u64(h, "$SYS/broker/messages/dropped/qos0_offline", st.dropped_qos0_offline);
+    publish_u64(h, "$SYS/broker/messages/dropped/qos0_slow", st.dropped_qos0_slow);
+    publish_u64(h, "$SYS/broker/messages/dropped/queue_full", st.dropped_queue_full);
+    publish_u64(h, "$SYS/broker/publish/messages/refused/queue_full", st.publish_refused_full);
+    publish_u64(h, "$SYS/broker/clients/write_stalled", st.write_stalls);
     publish_u64(h, "$SYS/broker/p2p/messages/routed", st.p2p_routed);
     publish_u64(h, "$SYS/broker/p2p/messages/queued", st.p2p_queued);
     publish_u64(h, "$SYS/broker/p2p/messages/dropped", st.p2p_dropped);

@@ -126,6 +126,8 @@ defaults_are_documented_values(void **state)
     assert_int_equal(c.max_inflight_bytes, 0);
     assert_int_equal(c.max_queued_messages, 1000);
     assert_int_equal(c.max_queued_bytes, 0);
+    assert_int_equal(c.qos0_output_limit, 8 * 1024 * 1024);
+    assert_int_equal(c.write_stall_timeout, 60);
     assert_int_equal(c.max_packet_size, 0);
     assert_int_equal(c.max_keepalive, 65535);
     assert_int_equal(c.message_size_limit, 0);
@@ -267,6 +269,8 @@ static const struct num_key num_keys[] = {
     NUM("max_inflight_bytes", UINT64_MAX, max_inflight_bytes),
     NUM("max_queued_messages", UINT32_MAX, max_queued_messages),
     NUM("max_queued_bytes", UINT64_MAX, max_queued_bytes),
+    NUM("qos0_output_limit", UINT64_MAX, qos0_output_limit),
+    NUM("write_stall_timeout", 86400, write_stall_timeout),
     NUM("max_keepalive", 65535, max_keepalive),
     NUM("message_size_limit", 268435455, message_size_limit),
     NUM("max_topic_alias", 65535, max_topic_alias),

@@ -46,6 +46,12 @@ one(struct buf *b, const char *name, const char *type, const char *help, uint64_
 }
 
 static void
+labelled(struct buf *b, const char *name, const char *label, const char *value, uint64_t v)
+{
+    out(b, "%s{%s=\"%s\"} %llu\n", name, label, value, (unsigned long long)v);
+}
+
+static void
 by_qos(struct buf *b, const char *name, const char *help, const uint64_t v[3])
 {
     head(b, name, "counter", help);
@@ -83,9 +89,41 @@ api_metrics(struct api_ctx *ctx)
         m.p2p_dropped);
     one(&b, "petrel_p2p_refused_total", "counter", "P2P messages under a parent not allowed.",
         m.p2p_refused);
-    head(&b, "petrel_messages_dropped_total", "counter", "Messages dropped, by reason.");
-    out(&b, "petrel_messages_dropped_total{reason=\"any\"} %llu\n",
-        (unsigned long long)m.dropped);
+    head(&b, "petrel_messages_dropped_total", "counter",
+         "Deliveries dropped, by reason (one message may be dropped for several sessions).");
+    uint64_t known = m.dropped_qos0_offline + m.dropped_qos0_slow + m.dropped_queue_full;
+    labelled(&b, "petrel_messages_dropped_total", "reason", "qos0_offline",
+             m.dropped_qos0_offline);
+    labelled(&b, "petrel_messages_dropped_total", "reason", "qos0_slow", m.dropped_qos0_slow);
+    labelled(&b, "petrel_messages_dropped_total", "reason", "queue_full", m.dropped_queue_full);
+    /* Too large for the client's Maximum Packet Size, expired, or its connection gone. */
+    labelled(&b, "petrel_messages_dropped_total", "reason", "other",
+             m.dropped > known ? m.dropped - known : 0);
+    head(&b, "petrel_publishes_refused_total", "counter",
+         "Inbound QoS 1/2 publishes refused (MQTT 5: 0x97), by reason.");
+    labelled(&b, "petrel_publishes_refused_total", "reason", "queue_full",
+             m.publish_refused_full);
+    labelled(&b, "petrel_publishes_refused_total", "reason", "memory", m.publish_mem_refused);
+    head(&b, "petrel_publishes_dropped_total", "counter",
+         "Inbound QoS 0 publishes dropped, by reason.");
+    labelled(&b, "petrel_publishes_dropped_total", "reason", "memory", m.publish_mem_dropped);
+    head(&b, "petrel_connections_refused_total", "counter", "Connections refused, by reason.");
+    labelled(&b, "petrel_connections_refused_total", "reason", "rate", m.conns_rate_refused);
+    labelled(&b, "petrel_connections_refused_total", "reason", "full", m.conns_full_refused);
+    labelled(&b, "petrel_connections_refused_total", "reason", "memory", m.conns_mem_refused);
+    head(&b, "petrel_connections_closed_total", "counter",
+         "Connections closed by the broker's limits, by reason.");
+    labelled(&b, "petrel_connections_closed_total", "reason", "connect_timeout",
+             m.connect_timeouts);
+    labelled(&b, "petrel_connections_closed_total", "reason", "slow_sender", m.slow_senders);
+    labelled(&b, "petrel_connections_closed_total", "reason", "write_stall", m.write_stalls);
+    one(&b, "petrel_heap_bytes", "gauge", "Heap bytes in use at the latest sample.",
+        m.heap_bytes);
+    one(&b, "petrel_heap_peak_bytes", "gauge", "The most heap bytes sampled.", m.heap_peak_bytes);
+    one(&b, "petrel_heap_limit_bytes", "gauge", "memory_limit; 0: none.", m.heap_limit_bytes);
+    one(&b, "petrel_memory_level", "gauge",
+        "0 normal, 1 from 90 % of memory_limit (no new sessions, QoS 0 shed), 2 full.",
+        m.memory_level);
     one(&b, "petrel_queued_messages", "gauge", "Messages waiting in session queues.", m.queued);
     one(&b, "petrel_inflight_messages", "gauge", "Messages sent, not yet acknowledged.",
         m.inflight);

@@ -379,6 +379,18 @@ app_metrics_read(struct hubs *hs, struct app_metrics *out)
         out->p2p_dropped += st->p2p_dropped;
         out->p2p_refused += st->p2p_refused;
         out->dropped += st->msgs_dropped;
+        out->dropped_qos0_offline += st->dropped_qos0_offline;
+        out->dropped_qos0_slow += st->dropped_qos0_slow;
+        out->dropped_queue_full += st->dropped_queue_full;
+        out->publish_refused_full += st->publish_refused_full;
+        out->publish_mem_dropped += st->msgs_mem_dropped;
+        out->publish_mem_refused += st->msgs_mem_refused;
+        out->conns_rate_refused += st->conns_rate_refused;
+        out->conns_full_refused += st->conns_full_refused;
+        out->conns_mem_refused += st->conns_mem_refused;
+        out->connect_timeouts += st->connect_timeouts;
+        out->slow_senders += st->slow_senders;
+        out->write_stalls += st->write_stalls;
         out->clients_total += st->clients_total;
         out->sessions += st->n_sessions;
         out->queued += st->queued;
@@ -388,6 +400,10 @@ app_metrics_read(struct hubs *hs, struct app_metrics *out)
     }
     pthread_mutex_unlock(&hs->stats_lock);
     out->connections = atomic_load_explicit(&hs->n_connected, memory_order_relaxed);
+    out->heap_bytes = atomic_load_explicit(&hs->mem_used, memory_order_relaxed);
+    out->heap_peak_bytes = atomic_load_explicit(&hs->mem_peak, memory_order_relaxed);
+    out->heap_limit_bytes = hs->cfg->memory_limit;
+    out->memory_level = (unsigned)atomic_load_explicit(&hs->mem_level, memory_order_relaxed);
     pthread_mutex_lock(&hs->retained_lock);
     out->retained = retain_count(&hs->retained);
     pthread_mutex_unlock(&hs->retained_lock);

@@ -109,7 +109,15 @@ struct app_metrics {
     uint64_t bytes_out;
     uint64_t api_published;
     uint64_t p2p_routed, p2p_queued, p2p_dropped, p2p_refused;
-    uint64_t dropped;             /* messages dropped for any reason */
+    uint64_t dropped;             /* deliveries dropped, for any reason; of which: */
+    uint64_t dropped_qos0_offline, dropped_qos0_slow, dropped_queue_full;
+    uint64_t publish_refused_full;   /* inbound QoS 1/2 every target refused as full */
+    uint64_t publish_mem_dropped;    /* inbound QoS 0 dropped for memory_limit */
+    uint64_t publish_mem_refused;    /* inbound QoS 1/2 refused for memory_limit */
+    uint64_t conns_rate_refused, conns_full_refused, conns_mem_refused;
+    uint64_t connect_timeouts, slow_senders, write_stalls;
+    uint64_t heap_bytes, heap_peak_bytes, heap_limit_bytes;
+    unsigned memory_level;        /* 0 ok, 1 high (>= 90 %), 2 full */
     uint64_t clients_total;
     uint64_t connections;         /* open now (MQTT clients past CONNACK) */
     uint64_t sessions;

@@ -425,8 +425,8 @@ hub_tick(void *hub)
     snapshot_stats(h);
     if (h->index != 0)
         return;
-    if (h->cfg->memory_limit)
-        overload_sample(h);
+    /* Even without memory_limit: /metrics and $SYS report the heap. */
+    overload_sample(h);
     persist_tick(h);
     if (h->now >= h->next_retain_sweep) {
         /* A full pass over the retained store, so it runs rarely; delivery checks expiry

@@ -116,7 +116,7 @@ class Broker:
                 raise BrokerStartError("broker exited with %s during start-up:\n%s"
                                        % (self.proc.returncode, self.log()))
             if self.port_from_log and not self.port:
-                m = re.search(r"listening address=\S+ port=(\d+)", self.log())
+                m = re.search(r"listening address=\S+ port=(\d+) protocol=(?!http)", self.log())
                 if m:
                     self.port = int(m.group(1))
             try:

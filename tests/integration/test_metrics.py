@@ -1,11 +1,13 @@
 """GET /metrics (issue 8): Prometheus text format, parsed by prometheus_client's own parser
 (Debian's python3-prometheus-client), with counters that move as traffic flows."""
 
+import socket
 import time
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from support import API_READ_KEY, MQTTv5, Paho, api_config, http_call, http_port, wait_for
+from support import (API_READ_KEY, MQTTv5, Paho, api_config, http_call, http_port, scaled,
+                     wait_for)
 
 
 def scrape(hp):
@@ -59,6 +61,11 @@ def test_metrics_parse_and_move_with_traffic(broker, tmp_path):
     assert after["petrel_received_bytes_total"] > before["petrel_received_bytes_total"]
     assert after["petrel_sent_bytes_total"] > before["petrel_sent_bytes_total"]
     assert after['petrel_store_batches_total{result="ok"}'] >= 1
+    assert after["petrel_heap_bytes"] > 0
+    for reason in ("qos0_offline", "qos0_slow", "queue_full", "other"):
+        assert 'petrel_messages_dropped_total{reason="%s"}' % reason in after
+    for reason in ("rate", "full", "memory"):
+        assert 'petrel_connections_refused_total{reason="%s"}' % reason in after
     sub.disconnect()
     pub.disconnect()
     wait_for(lambda: scrape(hp)["petrel_connections"] == 0, what="connections to drop")
@@ -68,3 +75,39 @@ def test_metrics_need_a_key(broker, tmp_path):
     b = broker(*api_config(tmp_path))
     hp = http_port(b)
     assert http_call(hp, "GET", "/metrics", key=None)[0] == 401
+
+
+def test_refusals_and_drops_are_counted_by_reason(broker, tmp_path):
+    """Drops and refusals show up under their reason: a QoS 1 message to a full offline queue
+    (refused, MQTT 5 PUBACK 0x97) and a connection over max_connections."""
+    from support import props
+    from paho.mqtt.packettypes import PacketTypes
+    # max_connections first: in the MQTT listener's section (support.py opens it), not the
+    # HTTP one that api_config opens.
+    b = broker("max_connections 3", *api_config(tmp_path), "max_queued_messages 1",
+               "sys_interval 0")
+    hp = http_port(b)
+    away = Paho(b.port, "away-q", protocol=MQTTv5, clean=False)
+    away.connect(properties=props(PacketTypes.CONNECT, SessionExpiryInterval=600))
+    away.subscribe("full/#", qos=1)
+    away.disconnect()
+    pub = Paho(b.port, "pub-q", protocol=MQTTv5)
+    pub.connect()
+    pub.publish("full/1", b"a", qos=1)   # queued
+    pub.publish("full/2", b"b", qos=1)   # the queue is full: refused
+    pub.publish("full/3", b"c", qos=0)   # offline: QoS 0 is not queued
+    extra = [Paho(b.port, "x%d" % i, protocol=MQTTv5) for i in range(2)]
+    for c in extra:
+        c.connect()
+    # The listener's 4th connection is closed at accept.
+    with socket.create_connection(("127.0.0.1", b.port), timeout=scaled(5)) as sock:
+        assert sock.recv(16) == b""
+    def counted():
+        s = scrape(hp)
+        return s if (s['petrel_messages_dropped_total{reason="queue_full"}'] >= 1 and
+                     s['petrel_connections_refused_total{reason="full"}'] >= 1) else None
+    s = wait_for(counted, what="the drop and the refusal to be counted")
+    assert s['petrel_publishes_refused_total{reason="queue_full"}'] == 1
+    assert s['petrel_messages_dropped_total{reason="qos0_offline"}'] == 1
+    for c in [pub] + extra:
+        c.disconnect()

@@ -4,14 +4,13 @@ to the tokens' topics, refresh via $SYS/uploadToken, the expiry notice, the inva
 disconnect on expiry or revocation, and tokens surviving a SIGKILL with persistence on.
 
 The HTTP contract used here: `http_listener 0 127.0.0.1` and `http_api_key_file <path>` (lines
-`KEY read|write [NAME]`); the broker logs `http listening address=127.0.0.1 port=N`;
+`KEY read|write [NAME]`); support.http_port reads the HTTP port from the broker's log;
 POST /api/v1/tokens with `Authorization: Bearer KEY` and {"resources", "actions",
 "expire_seconds"} answers 200 {"token", "expires_at"}; DELETE /api/v1/tokens/<token> answers
 200 {"revoked": true} or 404 {"code": "not_found", ...}.
 """
 
 import json
-import re
 import time
 import urllib.error
 import urllib.request
@@ -20,7 +19,7 @@ import pytest
 
 import rawmqtt as rm
 from rawmqtt import RawClient
-from support import free_port, scaled, wait_for
+from support import free_port, http_port, scaled, wait_for
 
 API_KEY = "tok-test-key-0123456789"
 USER = "Token|AKID_test|mqtt-inst-1"
@@ -67,9 +66,7 @@ def _start(broker, tmp_path, *extra, port=None):
         keys.write_text("%s write tests\n" % API_KEY)
     b = broker("http_listener 0 127.0.0.1", "http_api_key_file %s" % keys, *extra,
                port=port or free_port())
-    m = wait_for(lambda: re.search(r"http listening address=127\.0\.0\.1 port=(\d+)", b.log()),
-                 what="the HTTP listener in the log")
-    return b, Api(int(m.group(1)))
+    return b, Api(http_port(b))
 
 
 def _login(port, version, password, client_id="tokclient", expect_rc=0):

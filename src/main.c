@@ -14,6 +14,7 @@
 #include "api/api.h"
 #include "auth/auth.h"
 #include "base/log.h"
+#include "base/memstat.h"
 #include "base/xalloc.h"
 #include "cli/passwd.h"
 #include "config/config.h"
@@ -269,7 +270,8 @@ start_workers(struct app *app)
             return -1;
         }
     }
-    log_notice("petrel started workers=%u", app->n_workers);
+    log_notice("petrel started workers=%u memory_limit=%llu", app->n_workers,
+               (unsigned long long)app->cfg.memory_limit);
     return 0;
 }
 
@@ -392,6 +394,12 @@ load_config(struct app *app, const char *path, int port, bool verbose)
         /* An HTTP API listener alone does not take the place of the MQTT one. */
         config_add_default_listener(&app->cfg, 1883);
     }
+    /* Without a memory_limit line the ceiling is 80 % of what the machine (or the cgroup)
+     * has, so that the broker refuses work before the kernel's OOM killer ends it; the
+     * remaining fifth covers the stacks, the LMDB map's pages and the allocator's slack.
+     * `memory_limit 0` turns the ceiling off, as in Mosquitto. */
+    if (!app->cfg.memory_limit_set)
+        app->cfg.memory_limit = (uint64_t)memstat_ram_limit() / 5 * 4;
     unsigned levels = verbose ? 0x1f : app->cfg.log_types;
     FILE *file = NULL;
     if (app->cfg.log_file && !(file = fopen(app->cfg.log_file, "a"))) {

@@ -15,4 +15,9 @@
  * their locks): call it from a timer, never per message. Thread-safe. */
 size_t memstat_heap_used(void);
 
+/* The memory this process may use at most: its cgroup's limit (cgroup v2 memory.max, or v1
+ * memory.limit_in_bytes) when one is set and smaller, else the machine's RAM (MemTotal).
+ * 0 when neither can be read. */
+size_t memstat_ram_limit(void);
+
 #endif

@@ -136,6 +136,7 @@ struct config {
     uint32_t packet_timeout;          /* seconds one packet may take to arrive; 0: no limit */
     uint32_t max_connection_rate;     /* new connections per second per address; 0: no limit */
     uint64_t memory_limit;            /* heap bytes; 0: no limit */
+    bool memory_limit_set;            /* given in the file; else main.c sets 80 % of the RAM */
 };
 
 /* Fill `c` with the defaults (no listeners). Allocates (p2p_keyword): pair with config_fini. */

@@ -521,6 +521,7 @@ k_connect_timeout(struct config_parse *p, const char *key, char *rest)
 static int
 k_memory_limit(struct config_parse *p, const char *key, char *rest)
 {
+    p->c->memory_limit_set = true;
     return size_value(p, key, rest, &p->c->memory_limit);
 }
 

@@ -62,6 +62,9 @@ def test_metrics_parse_and_move_with_traffic(broker, tmp_path):
     assert after["petrel_sent_bytes_total"] > before["petrel_sent_bytes_total"]
     assert after['petrel_store_batches_total{result="ok"}'] >= 1
     assert after["petrel_heap_bytes"] > 0
+    # No memory_limit line: the ceiling is 80 % of the machine's RAM (or its cgroup's limit).
+    ram = int(open("/proc/meminfo").read().split("MemTotal:")[1].split()[0]) * 1024
+    assert 0 < after["petrel_heap_limit_bytes"] <= ram * 0.8 + 1
     for reason in ("qos0_offline", "qos0_slow", "queue_full", "other"):
         assert 'petrel_messages_dropped_total{reason="%s"}' % reason in after
     for reason in ("rate", "full", "memory"):

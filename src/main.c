@@ -318,6 +318,10 @@ reload(struct app *app)
         log_error("reload failed, the previous files stay in force: %s", err);
         failed++;
     }
+    if (app->api && api_reload(app->api, err, sizeof(err)) != 0) {
+        log_error("reload failed, the previous API keys stay in force: %s", err);
+        failed++;
+    }
     for (size_t i = 0; app->listen && i < app->cfg.n_listeners; i++) {
         struct listen_ctx *lc = &app->listen[i];
         if (lc->tls && tls_factory_reload(lc->tls, err, sizeof(err)) != 0) {
@@ -326,7 +330,8 @@ reload(struct app *app)
             failed++;
         }
     }
-    log_notice("sighup received; reloaded auth files and certificates errors=%u", failed);
+    log_notice("sighup received; reloaded auth files, API keys and certificates errors=%u",
+               failed);
 }
 
 /* The main thread only waits for signals; workers inherit the blocked mask. */

@@ -31,6 +31,10 @@ struct tokens;
 int api_new(const struct config *cfg, struct hubs *hs, struct auth *auth, struct api **out,
             char *err, size_t err_len);
 void api_free(struct api *a);
+/* SIGHUP: read the key file again (main thread). On failure the old keys stay in force and
+ * -1 is returned with the reason in err. Requests in progress finish with the keys they
+ * started with; budgets start afresh. */
+int api_reload(struct api *a, char *err, size_t err_len);
 /* The token table that POST /api/v1/tokens fills (NULL: no token endpoints). Borrowed. */
 void api_set_tokens(struct api *a, struct tokens *t);
 

@@ -44,12 +44,20 @@ struct api_keys {
     size_t n;
 };
 
+/* One reading of the key file, shared by the workers; replaced whole by a reload (SIGHUP). */
+struct api_keyset {
+    _Atomic unsigned refs;
+    struct api_keys keys;
+};
+
 struct api {
     const struct config *cfg;
     struct hubs *hubs;
     struct auth *auth;
     struct tokens *tokens;
-    struct api_keys keys;
+    pthread_mutex_t keys_lock;    /* guards `keys` (the pointer) */
+    struct api_keyset *keys;      /* the current key set */
+    _Atomic uint64_t keys_gen;    /* bumped by each reload */
 };
 
 struct api_worker {
@@ -57,6 +65,8 @@ struct api_worker {
     struct hub *hub;
     unsigned index;
     struct http_server *http;
+    struct api_keyset *keys;      /* this worker's reference to the key set ... */
+    uint64_t keys_gen;            /* ... as of this reload */
     struct auth_identity **idents; /* [keys.n], the ACL identity of each key (lazily) */
     struct list calls;            /* struct api_call waiting for other workers or the store */
 };

@@ -181,6 +181,50 @@ api_query_param(const char *query, const char *name, char *out, size_t out_len)
     return false;
 }
 
+static struct api_keyset *
+keyset_ref(struct api_keyset *ks)
+{
+    atomic_fetch_add_explicit(&ks->refs, 1, memory_order_relaxed);
+    return ks;
+}
+
+static void
+keyset_unref(struct api_keyset *ks)
+{
+    if (!ks || atomic_fetch_sub_explicit(&ks->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    api_keys_fini(&ks->keys);
+    free(ks);
+}
+
+static void
+forget_identities(struct api_worker *w)
+{
+    for (size_t i = 0; w->keys && i < w->keys->keys.n; i++)
+        auth_identity_free(w->idents[i]);
+    free(w->idents);
+    w->idents = NULL;
+}
+
+/* The worker's key set, re-taken after a reload (one atomic load when nothing changed). */
+static struct api_keyset *
+worker_keys(struct api_worker *w)
+{
+    struct api *a = w->api;
+
+    if (atomic_load_explicit(&a->keys_gen, memory_order_acquire) != w->keys_gen || !w->keys) {
+        forget_identities(w);
+        pthread_mutex_lock(&a->keys_lock);
+        struct api_keyset *old = w->keys;
+        w->keys = keyset_ref(a->keys);
+        w->keys_gen = atomic_load_explicit(&a->keys_gen, memory_order_relaxed);
+        pthread_mutex_unlock(&a->keys_lock);
+        keyset_unref(old);
+        w->idents = xcalloc(w->keys->keys.n + 1, sizeof(*w->idents));
+    }
+    return w->keys;
+}
+
 /* Take one request from the key's budget. */
 static bool
 within_budget(struct api *a, struct api_key *k)
@@ -228,7 +272,7 @@ authorize(struct api_ctx *ctx, enum api_access need)
     while (*token == ' ')
         token++;
     size_t index = 0;
-    const struct api_key *k = api_keys_find(&a->keys, token, &index);
+    const struct api_key *k = api_keys_find(&worker_keys(ctx->w)->keys, token, &index);
     if (!k) {
         static struct log_ratelimit rl;
         if (log_ratelimit(&rl, 5))
@@ -342,12 +386,35 @@ api_new(const struct config *cfg, struct hubs *hs, struct auth *auth, struct api
     a->cfg = cfg;
     a->hubs = hs;
     a->auth = auth;
+    pthread_mutex_init(&a->keys_lock, NULL);
+    a->keys = xcalloc(1, sizeof(*a->keys));
+    a->keys->refs = 1;
     if (cfg->http_api_key_file &&
-        api_keys_load(cfg->http_api_key_file, &a->keys, err, err_len) != 0) {
-        free(a);
+        api_keys_load(cfg->http_api_key_file, &a->keys->keys, err, err_len) != 0) {
+        api_free(a);
         return -1;
     }
     *out = a;
+    return 0;
+}
+
+int
+api_reload(struct api *a, char *err, size_t err_len)
+{
+    if (!a->cfg->http_api_key_file)
+        return 0;
+    struct api_keyset *ks = xcalloc(1, sizeof(*ks));
+    if (api_keys_load(a->cfg->http_api_key_file, &ks->keys, err, err_len) != 0) {
+        free(ks);
+        return -1;
+    }
+    ks->refs = 1;
+    pthread_mutex_lock(&a->keys_lock);
+    struct api_keyset *old = a->keys;
+    a->keys = ks;
+    atomic_fetch_add_explicit(&a->keys_gen, 1, memory_order_release);
+    pthread_mutex_unlock(&a->keys_lock);
+    keyset_unref(old);
     return 0;
 }
 
@@ -356,7 +423,8 @@ api_free(struct api *a)
 {
     if (!a)
         return;
-    api_keys_fini(&a->keys);
+    keyset_unref(a->keys);
+    pthread_mutex_destroy(&a->keys_lock);
     free(a);
 }
 
@@ -379,7 +447,6 @@ api_worker_new(struct api *a, struct hub *h, unsigned index, struct conn_pool *p
     w->api = a;
     w->hub = h;
     w->index = index;
-    w->idents = xcalloc(a->keys.n + 1, sizeof(*w->idents));
     list_init(&w->calls);
     w->http = http_server_new(pool, &lim, on_request, w);
     return w;
@@ -401,9 +468,8 @@ api_worker_free(struct api_worker *w)
         api_call_free(call);
     }
     http_server_free(w->http);
-    for (size_t i = 0; i < w->api->keys.n; i++)
-        auth_identity_free(w->idents[i]);
-    free(w->idents);
+    forget_identities(w);
+    keyset_unref(w->keys);
     free(w);
 }
 

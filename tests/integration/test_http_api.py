@@ -460,3 +460,20 @@ def test_https_listener_with_the_tls_keys(broker, tmp_path):
             answer = b""
         assert not answer.startswith(b"HTTP/1.1 200")
     dev.disconnect()
+
+
+def test_sighup_reloads_the_key_file(api, tmp_path):
+    import signal
+    b, hp = api()
+    keys = next(p for p in tmp_path.rglob("api-keys"))
+    assert http_call(hp, "GET", "/api/v1/clients/x", key=API_READ_KEY)[0] == 200
+    keys.write_text("new-key-0123456789abcdef write app\n")
+    b.signal(signal.SIGHUP)
+    wait_for(lambda: "reloaded auth files, API keys" in b.log(), what="the reload")
+    assert http_call(hp, "GET", "/api/v1/clients/x", key=API_READ_KEY)[0] == 401
+    assert http_call(hp, "GET", "/api/v1/clients/x", key="new-key-0123456789abcdef")[0] == 200
+    # A broken file keeps the keys in force.
+    keys.write_text("short write\n")
+    b.signal(signal.SIGHUP)
+    wait_for(lambda: "previous API keys stay in force" in b.log(), what="the refusal")
+    assert http_call(hp, "GET", "/api/v1/clients/x", key="new-key-0123456789abcdef")[0] == 200

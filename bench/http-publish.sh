@@ -71,6 +71,7 @@ http_api_key_file $OUT/api-keys
 http_rate_limit 0
 workers $w
 EOF
+    : >"$dir/broker.log" # exists before the broker opens it, for the port look-up below
     "$PETREL" -c "$dir/petrel.conf" >"$dir/broker.log" 2>&1 &
     BROKER_PID=$!
     local mport= hport= i

@@ -2,7 +2,7 @@
 must show traffic and no loss, no duplicate and no reordering at QoS 1 and 2, for pub/sub pairs
 and for P2P, in MQTT 3.1.1 and 5; plus the conn scenario and the failure exit; and the same
 over TLS (--tls, certificates made by `openssl` in a temporary directory), WebSocket (--ws) and
-both (issues 5 and 7).
+both (issues 5 and 7); and the http scenario, HTTP API publishes to P2P receivers (issue 8).
 
 The generator is build/petrel-bench (next to PETREL_BIN), or PETREL_BENCH.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from support import CRASH_MARKERS, PETREL_BIN, scaled, wait_for
+from support import API_KEY, CRASH_MARKERS, PETREL_BIN, api_config, http_port, scaled, wait_for
 
 BENCH = os.environ.get("PETREL_BENCH") or str(Path(PETREL_BIN).parent / "petrel-bench")
 
@@ -202,3 +202,54 @@ def test_websocket_wrong_path_exits_1(broker, certs):
     rc, r, err = run_bench(port, *short("--clients", 1, "--ws", "--ws-path", "/nowhere"),
                            timeout=30)
     assert rc == 1 and "WebSocket upgrade refused" in err, err
+
+
+# ---- HTTP API publishes to P2P receivers (issue 8) ----
+
+def api_broker(broker, tmp_path, *extra):
+    """A broker with the HTTP API (no rate limit: the generator is the load); (mqtt, http) ports."""
+    b = broker(*(api_config(tmp_path) + ["http_rate_limit 0"] + list(extra)))
+    return b.port, http_port(b)
+
+
+@pytest.mark.parametrize("qos,batch,conns,workers", [
+    (0, 0, 1, 1), (1, 0, 8, 1), (1, 100, 2, 2), (0, 100, 2, 2), (2, 10, 3, 1),
+])
+def test_http_publish_reaches_every_receiver(broker, tmp_path, qos, batch, conns, workers):
+    port, hport = api_broker(broker, tmp_path, "workers %d" % workers)
+    rc, r, err = run_bench(port, *short("--scenario", "http", "--http-port", hport,
+                                        "--http-key", API_KEY, "--qos", qos, "--clients", 20,
+                                        "--http-conns", conns, "--http-batch", batch))
+    assert rc == 0, err
+    assert r["scenario"] == "http" and r["qos"] == qos
+    assert r["publishers"] == conns and r["subscribers"] == 20 and r["http_batch"] == batch
+    assert r["errors"] == 0 and r["dropped_connections"] == 0, r
+    assert r["received"] > 0 and r["http_requests"] > 0 and r["http_req_per_s"] > 0, r
+    assert r["lost"] == 0 and r["duplicated"] == 0 and r["out_of_order"] == 0, r
+    # Every request was answered 200, and every message it carried arrived.
+    assert r["http_non200"] == 0 and r["http_status"] == {"200": r["http_requests_total"]}, r
+    assert r["sent_total"] == r["http_requests_total"] * max(batch, 1), r
+    assert r["received_total"] == r["sent_total"] == r["acked_total"], r
+    for lat in (r["lat_us"], r["http_lat_us"]):
+        assert 0 < lat["p50"] <= lat["p99"] <= lat["p999"] <= lat["max"], lat
+
+
+def test_http_refused_requests_are_counted(broker, tmp_path):
+    """A key the broker does not know: every answer is 401, counted by status; nothing was
+    taken, so nothing is owed (no loss) but the run fails."""
+    port, hport = api_broker(broker, tmp_path)
+    rc, r, err = run_bench(port, *short("--scenario", "http", "--http-port", hport,
+                                        "--http-key", "not-a-key-of-this-broker", "--clients", 3,
+                                        "--rate", 200), timeout=30)
+    assert rc == 1, err
+    assert r["http_requests_total"] > 0 and r["http_non200"] == r["http_requests_total"], r
+    assert set(r["http_status"]) == {"401"}, r
+    assert r["received_total"] == 0 and r["lost"] == 0 and r["errors"] > 0, r
+    assert "HTTP status 401" in r["error"], r
+
+
+def test_http_scenario_needs_a_key():
+    proc = subprocess.run([BENCH, "--scenario", "http"], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=10)
+    assert proc.returncode == 2
+    assert b"--http-key" in proc.stderr

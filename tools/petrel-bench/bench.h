@@ -5,6 +5,8 @@
  * receives what, which thread owns each connection), starts one drive.c loop per thread and
  * steps them through the phases below, then merges what they measured (report.c).
  *
+ * In the http scenario the publishers are HTTP keep-alive connections to the broker's API.
+ *
  *   SETUP_BG --> SETUP_RECV --> SETUP_PUB --> RUN (warm-up, then measured) --> DRAIN --> STOP
  *
  * Threads share nothing mutable during a run except: the phase and times main publishes, the
@@ -32,6 +34,7 @@ enum scenario {
     SCEN_P2P,
     SCEN_SHARED,
     SCEN_CONN,
+    SCEN_HTTP, /* HTTP API publishes to P2P receivers (hflow.c) */
 };
 
 struct opts {
@@ -67,6 +70,12 @@ struct opts {
     const char *cafile; /* --tls: the CAs to trust; NULL: the system's */
     bool ws;            /* MQTT over WebSocket (over TLS with --tls) */
     const char *ws_path;
+    /* http scenario */
+    uint16_t http_port;
+    const char *http_key;   /* Bearer key of the API */
+    uint32_t http_conns;    /* keep-alive connections, each one publisher */
+    uint32_t http_batch;    /* 0: POST /api/v1/publish; B: /api/v1/publish/batch of B */
+    uint32_t http_pipeline; /* requests outstanding per connection */
 };
 
 /* Fill `o` from the command line. Returns 0, 1 when --help was asked (usage printed), or -1
@@ -115,6 +124,11 @@ struct pub {
     uint32_t *refused; /* sequences the broker refused (MQTT 5 reason >= 0x80) */
     uint32_t n_refused, refused_cap;
     uint64_t n_acked;
+    /* http scenario: requests sent and not yet answered, a ring of --http-pipeline, oldest
+     * first (each holds http_batch or 1 messages from req_first[i] on) */
+    uint32_t *req_first;
+    uint64_t *req_t0;
+    uint32_t req_head, n_req;
 };
 
 /* One receiver (subscriber, P2P target or shared group member). */

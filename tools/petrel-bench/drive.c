@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "base/xalloc.h"
+#include "petrel-bench/hwire.h"
 #include "petrel-bench/internal.h"
 
 #define MAX_EVENTS 512
@@ -85,6 +86,7 @@ drive_new(struct run *r, uint32_t index)
     d->t_meas = d->t_end = UINT64_MAX;
     hist_init(&d->out.lat);
     hist_init(&d->out.conn_lat);
+    hist_init(&d->out.http_lat);
 
     for (uint32_t i = 0; i < p->n_pubs; i++)
         n_pubs += p->pubs[i].thread == index;
@@ -114,7 +116,7 @@ drive_new(struct run *r, uint32_t index)
     for (uint32_t i = 0; i < p->n_pubs; i++) {
         if (p->pubs[i].thread != index)
             continue;
-        struct link *l = add_link(d, LK_PUB, i, PH_SETUP_PUB);
+        struct link *l = add_link(d, o->scenario == SCEN_HTTP ? LK_HTTP : LK_PUB, i, PH_SETUP_PUB);
         l->pub = &p->pubs[i];
         p->pubs[i].link = l;
         d->pubs[d->n_pubs++] = &p->pubs[i];
@@ -130,12 +132,18 @@ drive_new(struct run *r, uint32_t index)
     while (d->rbuf_cap < 2 * biggest)
         d->rbuf_cap *= 2;
     d->rbuf = xmalloc(d->rbuf_cap);
+    buf_init(&d->scratch);
+    d->payload = xmalloc(o->size > HWIRE_PAYLOAD_MAX ? o->size : HWIRE_PAYLOAD_MAX);
     size_t one = 0;
     if (p->n_pubs)
         one = wire_pubtmpl_len(&p->pubs[0].tmpl);
     d->window_msgs = one ? (uint32_t)(o->outstanding / one) : 1;
     if (d->window_msgs == 0)
         d->window_msgs = 1;
+    /* http: room for two full pipelines, so that the window never serialises requests */
+    uint32_t per = (o->http_batch ? o->http_batch : 1) * o->http_pipeline;
+    if (o->scenario == SCEN_HTTP && d->window_msgs < 2 * per)
+        d->window_msgs = 2 * per;
     return d;
 }
 
@@ -161,6 +169,8 @@ drive_free(struct drive *d)
     free(d->again);
     free(d->pubs);
     free(d->rbuf);
+    buf_fini(&d->scratch);
+    free(d->payload);
     free(d);
 }
 
@@ -221,8 +231,13 @@ on_event(struct drive *d, struct link *l, uint32_t ev)
             link_fail(d, l, "connect: %s", strerror(err));
             return;
         }
-        l->state = LS_CONNACK;
-        link_dirty(d, l); /* the CONNECT */
+        if (l->kind == LK_HTTP) {
+            hflow_start(d, l->pub);
+            link_ready(d, l);
+        } else {
+            l->state = LS_CONNACK;
+            link_dirty(d, l); /* the CONNECT */
+        }
     } else if ((ev & EPOLLOUT) && l->want_write) {
         l->want_write = false;
         link_dirty(d, l);
@@ -241,7 +256,7 @@ sweep(struct drive *d)
         return;
     for (uint32_t i = 0; i < d->n_links; i++) {
         struct link *l = &d->links[i];
-        if (l->state == LS_READY && d->now - l->last_tx >= half) {
+        if (l->state == LS_READY && l->kind != LK_HTTP && d->now - l->last_tx >= half) {
             wire_pingreq(&l->out);
             link_dirty(d, l);
         }
@@ -276,7 +291,8 @@ stop(struct drive *d)
 {
     for (uint32_t i = 0; i < d->n_links; i++) {
         struct link *l = &d->links[i];
-        if ((l->state == LS_READY || l->state == LS_SUBACK) && !l->want_write) {
+        if ((l->state == LS_READY || l->state == LS_SUBACK) && l->kind != LK_HTTP &&
+            !l->want_write) {
             wire_disconnect(&l->out);
             link_flush(d, l);
         }
@@ -313,8 +329,12 @@ iterate(struct drive *d, struct epoll_event *evs)
     if (d->phase >= PH_SETUP_BG && d->phase <= PH_SETUP_IDLE) {
         start_links(d);
     } else if (d->phase == PH_RUN) {
-        for (uint32_t i = 0; i < d->n_pubs; i++)
-            flow_produce(d, d->pubs[i]);
+        for (uint32_t i = 0; i < d->n_pubs; i++) {
+            if (d->o->scenario == SCEN_HTTP)
+                hflow_produce(d, d->pubs[i]);
+            else
+                flow_produce(d, d->pubs[i]);
+        }
     }
 
     if (d->now >= d->next_sweep) {
@@ -333,7 +353,8 @@ iterate(struct drive *d, struct epoll_event *evs)
     if (d->phase == PH_DRAIN || (d->phase == PH_RUN && d->now >= d->t_end)) {
         bool all = true;
         for (uint32_t i = 0; i < d->n_pubs && all; i++)
-            all = flow_drained(d->pubs[i]);
+            all =
+                d->o->scenario == SCEN_HTTP ? hflow_drained(d->pubs[i]) : flow_drained(d->pubs[i]);
         atomic_store_explicit(&d->out.drained, all, memory_order_relaxed);
     }
 }

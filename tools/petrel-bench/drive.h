@@ -30,6 +30,8 @@ struct run {
     struct plan *plan;
     struct sockaddr_storage addr;
     socklen_t addr_len;
+    struct sockaddr_storage http_addr; /* http scenario: the API listener */
+    socklen_t http_addr_len;
     /* Monotonic ns, written before phase becomes PH_RUN (release) and read after (acquire). */
     uint64_t t_run;  /* publishers start */
     uint64_t t_meas; /* measured window [t_meas, t_end) */
@@ -56,6 +58,12 @@ struct drive_out {
     uint64_t n_connected;     /* conn scenario: connections that got a CONNACK */
     uint64_t t_first_connect; /* conn scenario: first connect(), ns; 0 if none */
     uint64_t t_last_connack;  /* ... last CONNACK or failure */
+    /* http scenario */
+    uint64_t http_answers;     /* responses received in the measured window */
+    uint64_t http_answers_all; /* ... at any time */
+    uint64_t http_status[600]; /* responses by status (index 0: anything outside) */
+    uint64_t http_item_errors; /* per-message errors inside 200 batch answers */
+    struct hist http_lat;      /* request sent to response read, ns (window) */
 };
 
 struct drive;

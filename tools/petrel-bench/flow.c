@@ -64,16 +64,16 @@ flow_drained(const struct pub *p)
     return p->link->out.len == 0 && p->n_inflight == 0 && flow_feedback(p) >= p->sent;
 }
 
-/* How many messages `p` may send now without more than --outstanding bytes on their way. */
-static uint32_t
-e2e_room(struct drive *d, struct pub *p)
+uint32_t
+flow_room(struct drive *d, struct pub *p)
 {
     uint32_t fb = flow_feedback(p);
     if (fb != p->last_fb) {
         p->last_fb = fb;
         p->last_fb_ns = d->now;
     }
-    uint32_t delivered = fb + p->written_off;
+    /* Counted receipts (fb_sum) never include refused messages: they are not on their way. */
+    uint32_t delivered = fb + p->written_off + (p->fb_sum ? p->n_refused : 0);
     uint32_t out = p->sent > delivered ? p->sent - delivered : 0;
     if (out >= d->window_msgs && d->now - p->last_fb_ns > STALL_NS) {
         p->written_off += out;
@@ -116,7 +116,7 @@ flow_produce(struct drive *d, struct pub *p)
     }
     if (o->qos && p->n_free < n)
         n = p->n_free;
-    uint32_t room = e2e_room(d, p);
+    uint32_t room = flow_room(d, p);
     if (room < n)
         n = room;
     if (n == 0)

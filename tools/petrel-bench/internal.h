@@ -19,9 +19,10 @@
 #define BG_PER_PACKET 100     /* ... per SUBSCRIBE */
 #define STALL_NS 200000000ull /* no delivery progress for this long: write off */
 
-enum link_kind { LK_PUB = 0, LK_RECV, LK_BG, LK_IDLE };
+enum link_kind { LK_PUB = 0, LK_RECV, LK_BG, LK_IDLE, LK_HTTP };
 
 /*
+ *   LK_HTTP: NEW --connect()--> TCP --writable--> READY
  *   NEW --connect()--> TCP --writable--> CONNACK --CONNACK--> [SUBACK --SUBACKs-->] READY
  *   any --error / EOF--> CLOSED
  */
@@ -68,7 +69,9 @@ struct drive {
     struct link **again; /* read_pending links */
     uint32_t n_again;
 
-    uint8_t *rbuf; /* every read lands here; leftovers go to link->part */
+    struct buf scratch; /* http: the request body being built */
+    char *payload;      /* http: the payload being built (--size or HWIRE_PAYLOAD_MAX bytes) */
+    uint8_t *rbuf;      /* every read lands here; leftovers go to link->part */
     size_t rbuf_cap;
 
     uint64_t now;
@@ -112,7 +115,21 @@ void flow_produce(struct drive *d, struct pub *p);
 void flow_ack(struct drive *d, struct link *l, uint8_t type, struct slice body);
 /* Highest delivered sequence + 1 seen by the publisher's receivers (min or max). */
 uint32_t flow_feedback(const struct pub *p);
+/* How many messages `p` may send now without more than --outstanding bytes on their way
+ * (sets d->blocked when none). */
+uint32_t flow_room(struct drive *d, struct pub *p);
 bool flow_drained(const struct pub *p);
+
+/* hflow.c: HTTP publishers (http scenario). */
+void hflow_start(struct drive *d, struct pub *p);
+void hflow_produce(struct drive *d, struct pub *p);
+/* Responses in p[0..n) for `l`; returns the bytes used (whole responses). */
+size_t hflow_input(struct drive *d, struct link *l, const uint8_t *p, size_t n);
+bool hflow_drained(const struct pub *p);
+/* A receiver's message in the http scenario: stream index, stream sequence, send time.
+ * Returns false (error counted) when it does not belong to receiver r. */
+bool hflow_payload(struct drive *d, struct recv *r, struct slice payload, uint32_t *k,
+                   uint32_t *seq, uint64_t *ts);
 
 /* drive.c: count a non-fatal error; the first reason is kept. */
 void drive_error(struct drive *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -20,7 +20,7 @@
 void
 link_client_id(const struct drive *d, const struct link *l, char *buf, size_t len)
 {
-    static const char kinds[] = {'p', 's', 'b', 'c'};
+    static const char kinds[] = {'p', 's', 'b', 'c', 'h'};
     snprintf(buf, len, "%s-%c%u", d->o->client_prefix, kinds[l->kind], l->idx);
 }
 
@@ -104,7 +104,9 @@ link_start(struct drive *d, struct link *l)
         return;
     }
     setsockopt(l->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (connect(l->fd, (const struct sockaddr *)&r->addr, r->addr_len) != 0 &&
+    bool http = l->kind == LK_HTTP;
+    if (connect(l->fd, (const struct sockaddr *)(http ? &r->http_addr : &r->addr),
+                http ? r->http_addr_len : r->addr_len) != 0 &&
         errno != EINPROGRESS) {
         link_fail(d, l, "connect: %s", strerror(errno));
         return;
@@ -121,6 +123,8 @@ link_start(struct drive *d, struct link *l)
             return;
         }
     }
+    if (http)
+        return; /* nothing to say before the first request */
     link_client_id(d, l, id, sizeof(id));
     /* The broker's Receive Maximum matters only to publishers; receivers take what comes. */
     wire_connect_session(&l->out, d->o->version, slice_cstr(id), d->o->keepalive, 0,
@@ -226,7 +230,7 @@ link_read(struct drive *d, struct link *l)
         }
         d->now = drive_now(); /* the arrival time of everything in this read */
         size_t total = have + (size_t)n;
-        size_t used = parse(d, l, total);
+        size_t used = l->kind == LK_HTTP ? hflow_input(d, l, d->rbuf, total) : parse(d, l, total);
         if (l->state == LS_CLOSED)
             return;
         size_t left = total - used;

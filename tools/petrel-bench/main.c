@@ -43,19 +43,20 @@ cpu_seconds(void)
 }
 
 static int
-resolve(struct run *r, const struct opts *o, char *err, size_t err_len)
+resolve(const char *host, uint16_t port, struct sockaddr_storage *addr, socklen_t *addr_len,
+        char *err, size_t err_len)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai;
-    char port[8];
+    char service[8];
 
-    snprintf(port, sizeof(port), "%u", o->port);
-    int rc = getaddrinfo(o->host, port, &hints, &ai);
+    snprintf(service, sizeof(service), "%u", port);
+    int rc = getaddrinfo(host, service, &hints, &ai);
     if (rc != 0) {
-        snprintf(err, err_len, "cannot resolve %s: %s", o->host, gai_strerror(rc));
+        snprintf(err, err_len, "cannot resolve %s: %s", host, gai_strerror(rc));
         return -1;
     }
-    memcpy(&r->addr, ai->ai_addr, ai->ai_addrlen);
-    r->addr_len = ai->ai_addrlen;
+    memcpy(addr, ai->ai_addr, ai->ai_addrlen);
+    *addr_len = ai->ai_addrlen;
     freeaddrinfo(ai);
     return 0;
 }
@@ -191,7 +192,8 @@ main(int argc, char **argv)
 
     memset(&r, 0, sizeof(r));
     r.o = &o;
-    if (resolve(&r, &o, err, sizeof(err)) != 0) {
+    if (resolve(o.host, o.port, &r.addr, &r.addr_len, err, sizeof(err)) != 0 ||
+        resolve(o.host, o.http_port, &r.http_addr, &r.http_addr_len, err, sizeof(err)) != 0) {
         fprintf(stderr, "petrel-bench: %s\n", err);
         return 1;
     }

@@ -11,7 +11,8 @@
 
 #include "petrel-bench/bench.h"
 
-static const char *const scenario_names[] = {"pairs", "fanin", "fanout", "p2p", "shared", "conn"};
+static const char *const scenario_names[] = {"pairs",  "fanin", "fanout", "p2p",
+                                             "shared", "conn",  "http"};
 
 const char *
 opts_scenario_name(enum scenario s)
@@ -23,7 +24,7 @@ void
 opts_usage(FILE *f)
 {
     fputs("usage: petrel-bench [options]\n"
-          "  --scenario S        pairs | fanin | fanout | p2p | shared | conn   (pairs)\n"
+          "  --scenario S        pairs | fanin | fanout | p2p | shared | conn | http  (pairs)\n"
           "  --host H --port P   broker address                    (127.0.0.1 1883)\n"
           "  --mqtt 3|5          protocol: 3 is MQTT 3.1.1          (3)\n"
           "  --qos 0|1|2         publish and subscribe QoS          (0)\n"
@@ -36,14 +37,14 @@ opts_usage(FILE *f)
           "  --warmup S          seconds before measuring           (2)\n"
           "  --drain S           at most this long for stragglers   (2)\n"
           "  --settle S          wait this long after set-up before starting (0)\n"
-          "  --clients N         pairs (pairs, p2p), connections (conn)   (10)\n"
+          "  --clients N         pairs (pairs, p2p), connections (conn), receivers (http) (10)\n"
           "  --publishers P      fanin, shared                      (= clients)\n"
           "  --subscribers S     fanout, shared                     (= clients)\n"
           "  --background-subs N subscribe N unrelated filters first (0)\n"
           "  --background-pattern F   those filters, one %u         (bg/%u/+/x)\n"
           "  --conn-rate R       conn: connections opened per second; 0 = unlimited (0)\n"
           "  --connecting N      connection set-ups in progress at once, per thread (64)\n"
-          "  --parent TOPIC      p2p parent topic                   (app)\n"
+          "  --parent TOPIC      p2p parent topic                   (app; http: bench)\n"
           "  --p2p-subscribe     p2p receivers also subscribe to their own P2P topic\n"
           "                      (to run the p2p load on a broker without P2P)\n"
           "  --persistent        persistent sessions (clean session 0; MQTT 5: expiry 300 s),\n"
@@ -57,6 +58,15 @@ opts_usage(FILE *f)
           "  --cafile FILE       --tls: CA certificates to trust    (the system's)\n"
           "  --ws                MQTT over WebSocket, sub-protocol mqtt (wss with --tls)\n"
           "  --ws-path PATH      --ws: the request path             (/mqtt)\n"
+          "http: --clients MQTT receivers (never subscribing) get P2P messages that HTTP\n"
+          "keep-alive connections POST to the broker's API, round-robin; --rate and\n"
+          "--outstanding count messages per connection\n"
+          "  --http-port P       the API listener's port            (8080)\n"
+          "  --http-key KEY      a write key of the API (Bearer); required\n"
+          "  --http-conns H      HTTP connections                   (1)\n"
+          "  --http-batch B      POST /api/v1/publish/batch with B messages (1-1000);\n"
+          "                      0: one message per POST /api/v1/publish  (0)\n"
+          "  --http-pipeline N   requests outstanding per connection (1)\n"
           "Prints one JSON line per run on stdout; exits 1 when the run could not be done.\n",
           f);
 }
@@ -147,6 +157,11 @@ enum {
     O_CAFILE,
     O_WS,
     O_WSPATH,
+    O_HPORT,
+    O_HKEY,
+    O_HCONNS,
+    O_HBATCH,
+    O_HPIPE,
 };
 
 static const struct option longopts[] = {
@@ -182,6 +197,11 @@ static const struct option longopts[] = {
     {"cafile", required_argument, NULL, O_CAFILE},
     {"ws", no_argument, NULL, O_WS},
     {"ws-path", required_argument, NULL, O_WSPATH},
+    {"http-port", required_argument, NULL, O_HPORT},
+    {"http-key", required_argument, NULL, O_HKEY},
+    {"http-conns", required_argument, NULL, O_HCONNS},
+    {"http-batch", required_argument, NULL, O_HBATCH},
+    {"http-pipeline", required_argument, NULL, O_HPIPE},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -204,13 +224,16 @@ defaults(struct opts *o)
     o->drain = 2;
     o->clients = 10;
     o->background_pattern = "bg/%u/+/x";
-    o->parent = "app";
+    o->parent = NULL; /* by scenario, after parsing */
     o->group = "pb";
     o->client_prefix = NULL;
     o->threads = 1;
     o->keepalive = 60;
     o->connecting = 64;
     o->ws_path = "/mqtt";
+    o->http_port = 8080;
+    o->http_conns = 1;
+    o->http_pipeline = 1;
 }
 
 static int
@@ -234,7 +257,8 @@ one(struct opts *o, int c, const char *a, char *err, size_t n)
                 return 0;
             }
         }
-        return fail(err, n, "--scenario: '%s' is not pairs, fanin, fanout, p2p, shared or conn", a);
+        return fail(err, n,
+                    "--scenario: '%s' is not pairs, fanin, fanout, p2p, shared, conn or http", a);
     case O_MQTT:
         if (strcmp(a, "3") == 0 || strcmp(a, "4") == 0 || strcmp(a, "3.1.1") == 0)
             o->version = 4;
@@ -326,6 +350,22 @@ one(struct opts *o, int c, const char *a, char *err, size_t n)
             return fail(err, n, "--ws-path: '%s' must start with / and hold no spaces", a);
         o->ws_path = a;
         return 0;
+    case O_HPORT:
+        if (integer("http-port", a, 1, 65535, &u, err, n))
+            return -1;
+        o->http_port = (uint16_t)u;
+        return 0;
+    case O_HKEY:
+        if (!*a || strpbrk(a, " \t\r\n") || strlen(a) > 512)
+            return fail(err, n, "--http-key: 1-512 characters, no white space");
+        o->http_key = a;
+        return 0;
+    case O_HCONNS:
+        return integer("http-conns", a, 1, 100000, &o->http_conns, err, n);
+    case O_HBATCH:
+        return integer("http-batch", a, 0, 1000, &o->http_batch, err, n);
+    case O_HPIPE:
+        return integer("http-pipeline", a, 1, 1024, &o->http_pipeline, err, n);
     default:
         return fail(err, n, "unknown option (try --help)");
     }
@@ -360,5 +400,13 @@ opts_parse(int argc, char **argv, struct opts *o, char *err, size_t err_len)
         return fail(err, err_len, "--cafile needs --tls");
     if (o->outstanding < o->size)
         o->outstanding = o->size + 1024;
+    if (!o->parent)
+        o->parent = o->scenario == SCEN_HTTP ? "bench" : "app";
+    if (o->scenario == SCEN_HTTP) {
+        if (!o->http_key)
+            return fail(err, err_len, "the http scenario needs --http-key");
+        if (o->tls || o->ws)
+            return fail(err, err_len, "the http scenario runs over plain TCP only");
+    }
     return 0;
 }

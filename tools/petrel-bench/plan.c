@@ -7,10 +7,12 @@
  *   fanout  publisher 0 -> <prefix>/fanout -> receivers 0..S-1
  *   shared  publishers 0..P-1 -> <prefix>/shared -> one of S members of $share/<group>/...
  *   conn    C idle connections
+ *   http    HTTP connections 0..H-1 -> POST <parent> + /p2p/<prefix>-s<j> -> receivers 0..N-1,
+ *           each connection's messages round-robin over the receivers (hwire.h)
  *
  * Client ids are <prefix>-p<i> (publishers), -s<i> (receivers), -b<i> (background),
- * -c<i> (idle). Connections are spread over threads round-robin; a pair stays on one thread
- * so that its feedback never crosses threads.
+ * -c<i> (idle); HTTP connections are named <prefix>-h<i> in messages. Connections are spread over
+ * threads round-robin; a pair stays on one thread so that its feedback never crosses threads.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,6 +118,34 @@ plan_many(struct plan *p, uint32_t n_pubs, uint32_t n_recvs, const char *topic, 
     }
 }
 
+/* Receivers count what they got from each connection (fb_count) and a connection sums its
+ * receivers' counts (fb_sum), as in a shared group: each message goes to one receiver. */
+static void
+plan_http(struct plan *p)
+{
+    const struct opts *o = p->o;
+    uint32_t h = o->http_conns, n = o->clients;
+    char tmp[1024];
+
+    p->n_pubs = h;
+    p->n_recvs = n;
+    p->pubs = xcalloc(h, sizeof(*p->pubs));
+    p->recvs = xcalloc(n, sizeof(*p->recvs));
+    /* The template is never sent: it sizes --outstanding in the messages receivers get. */
+    snprintf(tmp, sizeof(tmp), "%s/p2p/%s-s0", o->parent, o->client_prefix);
+    for (uint32_t i = 0; i < h; i++) {
+        init_pub(p, i, i % o->threads, xstrdup(tmp), n, true);
+        free(p->pubs[i].client_id);
+        p->pubs[i].client_id = fmt("%s-h%u", o->client_prefix, i);
+    }
+    for (uint32_t j = 0; j < n; j++) {
+        init_recv(p, j, j % o->threads, NULL, h, 0);
+        p->recvs[j].fb_count = true;
+        for (uint32_t i = 0; i < h; i++)
+            p->recvs[j].fb[i] = &p->pubs[i].fb[j];
+    }
+}
+
 struct plan *
 plan_new(const struct opts *o)
 {
@@ -148,6 +178,9 @@ plan_new(const struct opts *o)
     case SCEN_CONN:
         p->n_idle = o->clients;
         break;
+    case SCEN_HTTP:
+        plan_http(p);
+        break;
     }
     return p;
 }
@@ -167,6 +200,8 @@ plan_free(struct plan *p)
         free(pb->slot_state);
         free(pb->free_ids);
         free(pb->refused);
+        free(pb->req_first);
+        free(pb->req_t0);
     }
     for (uint32_t j = 0; j < p->n_recvs; j++) {
         struct recv *r = &p->recvs[j];

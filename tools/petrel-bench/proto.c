@@ -117,38 +117,54 @@ on_suback(struct drive *d, struct link *l, struct slice body)
     }
 }
 
-/* A message for receiver r: find its stream, count it, time it. */
-static void
-count_message(struct drive *d, struct recv *r, struct slice payload)
+/* The stream index, sequence and send time of an MQTT publisher's message to r. */
+static bool
+mqtt_payload(struct drive *d, struct recv *r, struct slice payload, uint32_t *k_out,
+             uint32_t *seq_out, uint64_t *ts)
 {
     struct plan *p = d->plan;
     uint32_t pub, seq;
-    uint64_t ts;
     uint32_t k;
 
-    if (!wire_payload_get(payload, &pub, &seq, &ts)) {
+    if (!wire_payload_get(payload, &pub, &seq, ts)) {
         drive_error(d, "%s: message with a %zu-byte payload", r->client_id, payload.len);
-        return;
+        return false;
     }
     if (r->n_src == 1) {
         if (pub != r->src0) {
             drive_error(d, "%s: message from publisher %u, expected %u only", r->client_id, pub,
                         r->src0);
-            return;
+            return false;
         }
         k = 0;
     } else {
         if (pub >= r->n_src) {
             drive_error(d, "%s: message from unknown publisher %u", r->client_id, pub);
-            return;
+            return false;
         }
         k = pub;
     }
     /* A sequence number is published (release) before its message is handed to the socket. */
     if (seq >= atomic_load_explicit(&p->pubs[pub].sent_pub, memory_order_acquire)) {
         drive_error(d, "%s: sequence %u of publisher %u was never sent", r->client_id, seq, pub);
-        return;
+        return false;
     }
+    *k_out = k;
+    *seq_out = seq;
+    return true;
+}
+
+/* A message for receiver r: find its stream, count it, time it. */
+static void
+count_message(struct drive *d, struct recv *r, struct slice payload)
+{
+    uint32_t k, seq;
+    uint64_t ts;
+    bool ok = d->o->scenario == SCEN_HTTP ? hflow_payload(d, r, payload, &k, &seq, &ts)
+                                          : mqtt_payload(d, r, payload, &k, &seq, &ts);
+
+    if (!ok)
+        return;
     struct track *t = &r->streams[k];
     track_add(t, seq);
     atomic_store_explicit(r->fb[k], r->fb_count ? (uint32_t)t->n_unique : t->hi,

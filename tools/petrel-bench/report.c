@@ -5,12 +5,15 @@
  * 0) or had acknowledged (QoS 1/2: every one sent but those still unacknowledged at the end or
  * refused) that the receiver never got by the end of the drain. For a shared group the members'
  * streams from one publisher are united first: each message is owed to the group once, and a
- * message received by two members counts as duplicated.
+ * message received by two members counts as duplicated. In the http scenario a connection's
+ * messages are spread over the receivers (hwire.h): each stream owes its share of what was
+ * answered 200, and exempt messages count against the stream they were meant for.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/xalloc.h"
+#include "petrel-bench/hwire.h"
 #include "petrel-bench/report.h"
 
 /* Sequences of `p` that need not have arrived: unacknowledged or refused. */
@@ -28,11 +31,50 @@ exempt_of(const struct pub *p, size_t *n)
     return e;
 }
 
+/* The http scenario: stream (connection i, receiver j) is numbered seq / n_recvs. */
+static void
+count_http(struct result *res, const struct plan *p)
+{
+    uint32_t h = p->n_pubs, n = p->n_recvs;
+
+    for (uint32_t i = 0; i < h; i++) {
+        const struct pub *pb = &p->pubs[i];
+        uint32_t per = p->o->http_batch ? p->o->http_batch : 1;
+        size_t n_all = pb->n_refused + (size_t)pb->n_req * per;
+        uint32_t *ex = xcalloc(n_all + 1, sizeof(*ex));
+        if (pb->n_refused)
+            memcpy(ex, pb->refused, pb->n_refused * sizeof(*ex));
+        /* unanswered requests at the end (the drain ran out): not owed either */
+        for (uint32_t q = 0; q < pb->n_req; q++) {
+            uint32_t first = pb->req_first[(pb->req_head + q) % p->o->http_pipeline];
+            for (uint32_t m = 0; m < per; m++)
+                ex[pb->n_refused + q * per + m] = first + m;
+        }
+        uint32_t *mine = xcalloc(n_all + 1, sizeof(*mine));
+        for (uint32_t j = 0; j < n; j++) {
+            const struct track *t = &p->recvs[j].streams[h == 1 ? 0 : i];
+            size_t n_mine = 0;
+            for (size_t e = 0; e < n_all; e++)
+                if (hwire_target(i, ex[e], h, n) == j)
+                    mine[n_mine++] = ex[e] / n;
+            res->lost += track_missing(t, hwire_stream_sent(i, j, pb->sent, h, n), mine, n_mine);
+            res->duplicated += t->n_dup;
+            res->out_of_order += t->n_ooo;
+        }
+        free(mine);
+        free(ex);
+    }
+}
+
 static void
 count_streams(struct result *res, const struct plan *p)
 {
     const struct opts *o = p->o;
 
+    if (o->scenario == SCEN_HTTP) {
+        count_http(res, p);
+        return;
+    }
     if (o->scenario == SCEN_SHARED) {
         for (uint32_t i = 0; i < p->n_pubs; i++) {
             struct track u;
@@ -75,8 +117,18 @@ report_collect(struct result *res, const struct plan *p, struct drive *const *d,
     uint64_t first = UINT64_MAX, last = 0;
 
     hist_init(&res->lat);
+    hist_init(&res->http_lat);
     for (uint32_t t = 0; t < n_threads; t++) {
         struct drive_out *o = drive_out(d[t]);
+        hist_merge(&res->http_lat, &o->http_lat);
+        res->http_answers += o->http_answers;
+        res->http_answers_total += o->http_answers_all;
+        res->http_item_errors += o->http_item_errors;
+        for (int s = 0; s < 600; s++) {
+            res->http_status[s] += o->http_status[s];
+            if (s != 200)
+                res->http_non200 += o->http_status[s];
+        }
         hist_merge(&res->lat, p->o->scenario == SCEN_CONN ? &o->conn_lat : &o->lat);
         res->received += o->received;
         res->received_total += o->received_all;
@@ -97,6 +149,7 @@ report_collect(struct result *res, const struct plan *p, struct drive *const *d,
         res->acked_total += p->pubs[i].n_acked;
     }
     res->msgs_per_s = res->duration_s > 0 ? (double)res->received / res->duration_s : 0;
+    res->http_req_per_s = res->duration_s > 0 ? (double)res->http_answers / res->duration_s : 0;
     if (p->o->scenario == SCEN_CONN && last > first) {
         res->connect_s = (double)(last - first) / 1e9;
         res->connect_rate = (double)res->connected / res->connect_s;
@@ -159,6 +212,26 @@ report_json(FILE *f, const struct opts *o, const struct plan *p, const struct re
                 "\"connect_rate\":%.1f",
                 (unsigned long long)res->connected, (unsigned long long)res->connect_failed,
                 res->connect_s, res->connect_rate);
+    if (o->scenario == SCEN_HTTP) {
+        fprintf(f,
+                ",\"http_conns\":%u,\"http_batch\":%u,\"http_pipeline\":%u,"
+                "\"http_requests\":%llu,\"http_req_per_s\":%.1f,\"http_requests_total\":%llu,"
+                "\"http_non200\":%llu,\"http_item_errors\":%llu,\"http_status\":{",
+                o->http_conns, o->http_batch, o->http_pipeline,
+                (unsigned long long)res->http_answers, res->http_req_per_s,
+                (unsigned long long)res->http_answers_total, (unsigned long long)res->http_non200,
+                (unsigned long long)res->http_item_errors);
+        const char *sep = "";
+        for (int s = 0; s < 600; s++) {
+            if (res->http_status[s]) {
+                fprintf(f, "%s\"%d\":%llu", sep, s, (unsigned long long)res->http_status[s]);
+                sep = ",";
+            }
+        }
+        fprintf(f, "},\"http_lat_us\":{\"p50\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f}",
+                us(&res->http_lat, 0.5), us(&res->http_lat, 0.99), us(&res->http_lat, 0.999),
+                (double)res->http_lat.max / 1000.0 * (res->http_lat.n > 0));
+    }
     if (res->error) {
         fputs(",\"error\":", f);
         json_str(f, res->error);
@@ -195,6 +268,13 @@ report_human(FILE *f, const struct opts *o, const struct plan *p, const struct r
                 (unsigned long long)res->out_of_order, (unsigned long long)res->sent_total,
                 (unsigned long long)res->received_total);
     }
+    if (o->scenario == SCEN_HTTP)
+        fprintf(f,
+                "  HTTP: %llu requests = %.0f/s over %u connection(s), %u message(s) each; "
+                "%llu not 200; answer p50 %.0f us, p99 %.0f us\n",
+                (unsigned long long)res->http_answers, res->http_req_per_s, o->http_conns,
+                o->http_batch ? o->http_batch : 1, (unsigned long long)res->http_non200,
+                us(&res->http_lat, 0.5), us(&res->http_lat, 0.99));
     fprintf(f, "  errors %llu%s%s; petrel-bench used %.0f%% of a core\n",
             (unsigned long long)res->errors, res->error ? ": " : "", res->error ? res->error : "",
             res->bench_cpu * 100);

@@ -24,7 +24,12 @@ struct result {
     /* conn scenario */
     uint64_t connected, connect_failed;
     double connect_s, connect_rate;
-    const char *error; /* why the run failed, or NULL */
+    /* http scenario */
+    uint64_t http_answers, http_answers_total, http_non200, http_item_errors;
+    uint64_t http_status[600];
+    double http_req_per_s; /* answers in the window / duration */
+    struct hist http_lat;  /* request to answer, ns */
+    const char *error;     /* why the run failed, or NULL */
 };
 
 /* Fill `res` from the plan and the finished threads. */

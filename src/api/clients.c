@@ -106,7 +106,7 @@ api_clients_get(struct api_ctx *ctx)
     struct slice list[IDS_MAX];
     size_t n = 0;
 
-    if (!api_query_param(ctx->req->query, "ids", ids, QUERY_MAX) || !ids[0]) {
+    if (!http_query_param(ctx->req->query, "ids", ids, QUERY_MAX) || !ids[0]) {
         free(ids);
         api_reply_error(ctx->x, 400, "invalid_argument", "give ?ids=a,b,c (at most %d)",
                         IDS_MAX);
@@ -135,7 +135,7 @@ api_client_delete(struct api_ctx *ctx, const char *id)
 {
     struct slice s = slice_cstr(id);
     char v[8];
-    bool discard = api_query_param(ctx->req->query, "discard", v, sizeof(v)) &&
+    bool discard = http_query_param(ctx->req->query, "discard", v, sizeof(v)) &&
                    (strcmp(v, "true") == 0 || strcmp(v, "1") == 0 || v[0] == '\0');
 
     ask(ctx, &s, 1, discard ? APP_Q_KICK_DISCARD : APP_Q_KICK, delete_done, discard);

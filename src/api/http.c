@@ -18,6 +18,7 @@
 #include "api/http.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -436,29 +437,63 @@ hex_digit(char c)
     return -1;
 }
 
-/* Percent-decode p[0..len) into `out`, NUL-terminated. Returns 0, -EINVAL (a bad escape or a
- * NUL) or -ENOMEM. */
-static int
-decode_path(const char *p, size_t len, struct buf *out)
+int
+http_percent_decode(const char *p, size_t len, bool plus_is_space, char *out, size_t out_len)
 {
-    if (buf_reserve(out, len + 1) != 0)
-        return -ENOMEM;
+    size_t o = 0;
+
     for (size_t i = 0; i < len; i++) {
         char c = p[i];
         if (c == '%') {
             if (i + 2 >= len)
-                return -EINVAL;
+                return -1;
             int h = hex_digit(p[i + 1]), l = hex_digit(p[i + 2]);
             if (h < 0 || l < 0)
-                return -EINVAL;
+                return -1;
             c = (char)(h << 4 | l);
             i += 2;
+        } else if (c == '+' && plus_is_space) {
+            c = ' ';
         }
-        if (c == '\0')
-            return -EINVAL;
-        out->p[out->len++] = (uint8_t)c;
+        if (c == '\0' || o + 1 >= out_len)
+            return -1;
+        out[o++] = c;
     }
-    out->p[out->len] = '\0';
+    out[o] = '\0';
+    return (int)o;
+}
+
+bool
+http_query_param(const char *query, const char *name, char *out, size_t out_len)
+{
+    size_t name_len = strlen(name);
+
+    for (const char *p = query; p && *p;) {
+        const char *end = strchr(p, '&');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len > name_len && strncmp(p, name, name_len) == 0 && p[name_len] == '=')
+            return http_percent_decode(p + name_len + 1, len - name_len - 1, true, out,
+                                       out_len) >= 0;
+        if (len == name_len && strncmp(p, name, name_len) == 0) {
+            out[0] = '\0';
+            return true;
+        }
+        p = end ? end + 1 : NULL;
+    }
+    return false;
+}
+
+/* Percent-decode the path p[0..len) into `out`, NUL-terminated. Returns 0, -EINVAL (a bad
+ * escape or a NUL) or -ENOMEM. */
+static int
+decode_path(const char *p, size_t len, struct buf *out)
+{
+    if (len > INT_MAX - 1 || buf_reserve(out, len + 1) != 0)
+        return -ENOMEM;
+    int n = http_percent_decode(p, len, false, (char *)out->p + out->len, len + 1);
+    if (n < 0)
+        return -EINVAL;
+    out->len += (size_t)n;
     return 0;
 }
 

@@ -82,6 +82,15 @@ void http_respond(struct http_exchange *x, int status, const char *content_type,
 /* Has the connection of `x` gone (closed by the peer or a limit) while it waited? */
 bool http_exchange_gone(const struct http_exchange *x);
 
+/* Percent-decode p[0..len) into out (out_len bytes, the NUL included); '+' becomes a space
+ * when plus_is_space (query strings). Returns the decoded length, or -1 for a bad escape, a
+ * NUL byte or too little room (never a truncated value). */
+int http_percent_decode(const char *p, size_t len, bool plus_is_space, char *out,
+                        size_t out_len);
+/* The value of `name` in a raw query string, percent-decoded into out; "" for a bare name,
+ * false when absent or malformed. */
+bool http_query_param(const char *query, const char *name, char *out, size_t out_len);
+
 /* The reason phrase of a status code ("Not Found"). */
 const char *http_status_text(int status);
 

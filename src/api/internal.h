@@ -105,8 +105,6 @@ struct api_call *api_call_new(struct api_ctx *ctx);
 /* Send the call's answer (status 200, or `status` with an error when rc != 0) and free it. */
 void api_call_finish(struct api_call *call, int status);
 void api_call_free(struct api_call *call);
-/* The value of `name` in a query string, percent-decoded into out; false when absent. */
-bool api_query_param(const char *query, const char *name, char *out, size_t out_len);
 
 /* ---- keys.c ---- */
 int api_keys_load(const char *path, struct api_keys *out, char *err, size_t err_len);

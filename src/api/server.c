@@ -121,66 +121,6 @@ api_call_finish(struct api_call *call, int status)
     api_call_free(call);
 }
 
-static int
-hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decode [p, p+len) into out ('+' is a space in a query); false when malformed or
- * too long. */
-static bool
-query_decode(const char *p, size_t len, char *out, size_t out_len)
-{
-    size_t o = 0;
-
-    for (size_t i = 0; i < len; i++) {
-        char ch = p[i];
-        if (ch == '%') {
-            if (i + 2 >= len)
-                return false;
-            int hi = hex_value(p[i + 1]);
-            int lo = hex_value(p[i + 2]);
-            if (hi < 0 || lo < 0)
-                return false;
-            ch = (char)(hi * 16 + lo);
-            i += 2;
-        } else if (ch == '+') {
-            ch = ' ';
-        }
-        if (ch == '\0' || o + 1 >= out_len)
-            return false;
-        out[o++] = ch;
-    }
-    out[o] = '\0';
-    return true;
-}
-
-bool
-api_query_param(const char *query, const char *name, char *out, size_t out_len)
-{
-    size_t name_len = strlen(name);
-
-    for (const char *p = query; p && *p;) {
-        const char *end = strchr(p, '&');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (len > name_len && strncmp(p, name, name_len) == 0 && p[name_len] == '=')
-            return query_decode(p + name_len + 1, len - name_len - 1, out, out_len);
-        if (len == name_len && strncmp(p, name, name_len) == 0) {
-            out[0] = '\0';
-            return true;
-        }
-        p = end ? end + 1 : NULL;
-    }
-    return false;
-}
-
 static struct api_keyset *
 keyset_ref(struct api_keyset *ks)
 {

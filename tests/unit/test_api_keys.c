@@ -1,6 +1,6 @@
 /*
  * test_api_keys.c - the HTTP API's key file (api/keys.c) and query-string reading
- * (api/server.c): accepted lines, refusals with file and line, lookups.
+ * (api/http.c): accepted lines, refusals with file and line, lookups.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -94,21 +94,21 @@ test_query_param(void **state)
 {
     char v[64];
 
-    assert_true(api_query_param("ids=a,b%2Cc&x=1", "ids", v, sizeof(v)));
+    assert_true(http_query_param("ids=a,b%2Cc&x=1", "ids", v, sizeof(v)));
     assert_string_equal(v, "a,b,c");
-    assert_true(api_query_param("ids=a&discard=true", "discard", v, sizeof(v)));
+    assert_true(http_query_param("ids=a&discard=true", "discard", v, sizeof(v)));
     assert_string_equal(v, "true");
-    assert_true(api_query_param("discard", "discard", v, sizeof(v)));
+    assert_true(http_query_param("discard", "discard", v, sizeof(v)));
     assert_string_equal(v, "");
-    assert_true(api_query_param("a=hello+world%21", "a", v, sizeof(v)));
+    assert_true(http_query_param("a=hello+world%21", "a", v, sizeof(v)));
     assert_string_equal(v, "hello world!");
-    assert_false(api_query_param("idsx=1", "ids", v, sizeof(v)));
-    assert_false(api_query_param("", "ids", v, sizeof(v)));
+    assert_false(http_query_param("idsx=1", "ids", v, sizeof(v)));
+    assert_false(http_query_param("", "ids", v, sizeof(v)));
     /* Malformed escapes, NUL bytes and overlong values are refused, never truncated. */
-    assert_false(api_query_param("a=%4", "a", v, sizeof(v)));
-    assert_false(api_query_param("a=%zz", "a", v, sizeof(v)));
-    assert_false(api_query_param("a=%00", "a", v, sizeof(v)));
-    assert_false(api_query_param("a=0123456789", "a", v, 8));
+    assert_false(http_query_param("a=%4", "a", v, sizeof(v)));
+    assert_false(http_query_param("a=%zz", "a", v, sizeof(v)));
+    assert_false(http_query_param("a=%00", "a", v, sizeof(v)));
+    assert_false(http_query_param("a=0123456789", "a", v, 8));
 }
 
 int

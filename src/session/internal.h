@@ -79,6 +79,7 @@ struct hub_stats {
     uint64_t dropped_qos0_offline; /* QoS 0 for a session without a connection */
     uint64_t dropped_qos0_slow;    /* QoS 0 for a backlogged client */
     uint64_t dropped_queue_full;   /* QoS 1/2 refused by a full session queue */
+    uint64_t dropped_queue_oldest; /* queued QoS 1/2 dropped for a newer one (drop_oldest) */
     uint64_t publish_refused_full; /* QoS 1/2 publishes every target refused as full */
     uint64_t write_stalls;         /* connections closed for write_stall_timeout */
 };
@@ -383,6 +384,9 @@ int sess_deliver(struct session *s, struct msg *m, uint8_t qos, bool retain,
 void sess_drain(struct session *s);
 /* The queue changed size: update s->full for other hubs. */
 void sess_queue_changed(struct session *s);
+/* queue_full_policy drop_oldest: drop the oldest queued deliveries while the queue holds more
+ * than its limits (after a load: a crash between two hubs' batches, or lower limits). */
+void sess_queue_trim(struct session *s);
 /* After a reconnect: resend inflight messages (DUP) and PUBRELs, then drain. */
 void sess_resume(struct session *s);
 /* Acknowledgements from the client. Return 0 or MQTT_RC_PACKET_ID_NOT_FOUND. */

@@ -694,6 +694,16 @@ hubs_open_store(struct hubs *hs, char *err, size_t err_len)
     }
     map_fini(&lc.msgs);
     atomic_store(&hs->next_qseq, lc.max_seq + 1);
+    /* With drop_oldest a queue holds at most its limits: a crash between the batch that added
+     * a message and the owner's batch that dropped the oldest for it leaves one too many, and
+     * the limits may have been lowered. */
+    for (unsigned k = 0; rc == 0 && k < hs->n_hubs && hs->hubs[k]->limits.drop_oldest; k++) {
+        struct list *it;
+        list_for_each(it, &hs->hubs[k]->offline)
+        {
+            sess_queue_trim(list_entry(it, struct session, offline_link));
+        }
+    }
     /* Wills of sessions that expired while the broker was down are due now [MQTT-3.1.2-8];
      * routed once every session and subscription is back. */
     for (size_t i = 0; i < lc.n_wills; i++) {

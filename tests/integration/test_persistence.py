@@ -14,7 +14,8 @@ import pytest
 
 import rawmqtt as rm
 from rawmqtt import RawClient, drain_publishes
-from support import BrokerStartError, free_port, scaled
+from support import BrokerStartError, free_port, scaled, wait_for
+from test_slow_consumers import Barrier, pick_id, sys_value
 
 EXPIRY = {rm.SESSION_EXPIRY_INTERVAL: 3600}
 
@@ -411,3 +412,77 @@ def test_full_disk_refuses_durable_publishes_and_recovers(broker, tmp_path):
         b.stop()
     finally:
         subprocess.run(["umount", "-l", str(small)], capture_output=True, timeout=10)
+
+
+# ------------------------------------------------------------ full queues across a crash
+
+def _policy_conf(data, workers, policy):
+    return ("persistence true", "persistence_location %s" % data, "workers %d" % workers,
+            "max_queued_messages 3", "queue_full_policy %s" % policy, "sys_interval 1")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("policy", ["refuse", "drop_oldest"])
+def test_full_queue_policy_holds_across_a_crash(broker, tmp_path, workers, policy):
+    """An offline persistent session with max_queued_messages 3 receives 7 QoS 1 messages,
+    then the broker is SIGKILLed right after the last acknowledgement. After the restart the
+    queue is what the policy promised: with refuse the first 3 (the MQTT 5 publisher heard
+    0x97 for the others, the 3.1.1 one was disconnected without PUBACK); with drop_oldest the
+    newest 3, every publish acknowledged. With 2 workers the subscriber's owner is not the
+    publishers' worker, so the entry is written by one worker and the oldest dropped by
+    another (a crash between the two leaves one entry too many, trimmed at start-up)."""
+    data, port = tmp_path / "data", free_port()
+    conf = _policy_conf(data, workers, policy)
+    b = broker(*conf, port=port)
+    sub_id = pick_id("pol-sub", 1, workers)
+    s = _persistent(port, sub_id)
+    s.subscribe(("pol/t", rm.sub_opts(qos=1)))
+    s.disconnect()
+    bar = Barrier(port, sub_id, workers)
+    p5 = RawClient(port, 5)
+    p5.connect(pick_id("pol-pub5", 0, workers))
+    rcs = []
+    for i in range(6):
+        rcs.append(p5.publish("pol/t", b"m%d" % i, qos=1, pid=i + 1).rc or 0)
+        bar.sync()  # the session's `full` flag is current for the next publish
+    p4 = RawClient(port, 4)
+    p4.connect(pick_id("pol-pub4", 0, workers))
+    p4.send(rm.publish("pol/t", b"m6", qos=1, pid=1, version=4))
+    if policy == "refuse":
+        assert rcs == [0, 0, 0] + [rm.RC_QUOTA_EXCEEDED] * 3
+        assert not any(pk.type == rm.PUBACK for pk in p4.expect_closed() + p4.pending)
+        expected = [b"m0", b"m1", b"m2"]
+    else:
+        assert rcs == [0] * 6
+        assert p4.recv_until(rm.PUBACK).pid == 1
+        expected = [b"m4", b"m5", b"m6"]
+    b.kill()
+    b = broker(*conf, port=port)
+    s = _persistent(port, sub_id, expect_present=1)
+    assert [m.payload for m in drain_publishes(s, window=1.0)] == expected
+    s.disconnect()
+
+
+def test_store_counters_in_sys(broker, tmp_path):
+    """$SYS/broker/store/... carry the store's own counters (as /metrics does): batches
+    committed, commits, failures, pending batches, bytes used."""
+    data, port = tmp_path / "data", free_port()
+    b = _start(broker, data, port, "sys_interval 1")
+    s = _persistent(port, "sys-sub")
+    s.subscribe(("st/t", rm.sub_opts(qos=1)))
+    s.disconnect()
+    p = RawClient(port, 5)
+    p.connect("sys-pub")
+    for i in range(5):
+        assert p.publish("st/t", b"x%d" % i, qos=1, pid=i + 1).type == rm.PUBACK
+
+    def counters():
+        v = {k: sys_value(port, "$SYS/broker/store/" + k)
+             for k in ("batches", "commits", "failed", "pending", "used_bytes", "full")}
+        return v if v["batches"] >= 6 else None
+    v = wait_for(counters, timeout=scaled(6), interval=0.3, what="store counters")
+    assert 1 <= v["commits"] <= v["batches"], v
+    assert v["failed"] == 0 and v["full"] == 0, v
+    assert v["used_bytes"] > 0, v
+    assert v["pending"] >= 0
+    p.disconnect()

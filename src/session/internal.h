@@ -480,7 +480,9 @@ uint64_t persist_enqueue(struct hub *h, struct session *to, struct msg *m, uint8
 void persist_delivery_update(struct session *s, const struct delivery *d);
 void persist_delivery_drop(struct session *s, uint64_t seq);
 void persist_qos2(struct session *s, uint16_t id, bool add);
-/* The retained message of m's topic changes to m (or goes, for an empty payload). */
+/* The retained message of m's topic changes to m (or goes, for an empty payload). Called
+ * with the retained lock held, right after the change in memory: the change is numbered in
+ * that order, and the store keeps the highest number per topic. */
 void persist_retained(struct hub *h, struct msg *m);
 /* Operations in this iteration's batch so far (to tell whether a packet added any). */
 size_t persist_ops(const struct hub *h);

@@ -304,12 +304,15 @@ persist_retained(struct hub *h, struct msg *m)
     /* $SYS and other broker topics are rebuilt at start-up, not stored. */
     if (!h->batch || (m->topic.len && m->topic.p[0] == '$'))
         return;
+    /* Taken under the retained lock, like the change in memory: the store keeps the change
+     * with the highest number, whichever hub's batch commits first. */
+    uint64_t seq = store_retained_seq_new(h->all->store);
     if (m->payload.len == 0) {
-        check(h, store_batch_retained_clear(h->batch, m->topic), "a retained clear");
+        check(h, store_batch_retained_clear_seq(h->batch, m->topic, seq), "a retained clear");
         return;
     }
     if ((rc = put_msg(h, m, &id)) == 0)
-        rc = store_batch_retained_set(h->batch, m->topic, id);
+        rc = store_batch_retained_set_seq(h->batch, m->topic, id, seq);
     check(h, rc, "a retained message");
 }
 

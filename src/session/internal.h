@@ -146,6 +146,8 @@ enum hub_op {
     OP_STORE_DONE,                /* from the storage thread: this hub's oldest batch completed */
     OP_APP_QUERY,                 /* to a session's owner: an application's question (app.c) */
     OP_APP_ANSWER,                /* back to the asking hub */
+    OP_FENCE,                     /* replica: sess became durable; answer with OP_FENCE_ACK */
+    OP_FENCE_ACK,                 /* to the owner: every delivery posted before it has arrived */
 };
 
 struct hub_item {
@@ -269,6 +271,7 @@ struct client {
     uint64_t hold_last;           /* the last batch it waits for */
     uint64_t conn_id;             /* unique per connection, set at CONNACK */
     const char *end_reason;       /* why it ended (static text), NULL: the socket closed */
+    bool fence_wait;              /* output held until persist_fence completes (persist.c) */
     struct list token_link;       /* hub->token_clients while it holds tokens */
     uint8_t token_warned;         /* TOKEN_READ/TOKEN_WRITE: expiry notice sent */
 };
@@ -313,6 +316,7 @@ struct session {
     /* The owner's alone from here on. */
     bool is_dead;                 /* ended; freed when every replica has forgotten it */
     uint32_t pending_acks;        /* OP_PURGE_ACKs still expected */
+    uint32_t fence_acks;          /* OP_FENCE_ACKs still expected (persist_fence) */
     struct client *client;        /* NULL while offline */
     struct list offline_link;     /* hub->offline while offline and persistent, or hub->dying */
     uint8_t version;
@@ -488,6 +492,12 @@ void persist_retained(struct hub *h, struct msg *m);
 size_t persist_ops(const struct hub *h);
 /* Hold c's output until the current batch commits (synced or not, per persistence_sync). */
 void persist_hold(struct client *c);
+/* At CONNECT, an existing session of c became durable: hold c's output (the CONNACK) until
+ * every other hub has answered a fence and the batch holding the queue entries the owner
+ * wrote for deliveries posted before those answers has committed. */
+void persist_fence(struct client *c);
+/* OP_FENCE on a replica hub, OP_FENCE_ACK on the owner. */
+void persist_on_fence(struct hub *h, struct hub_item *it);
 /* The client is closing: forget its hold (its held output is discarded). */
 void persist_forget(struct client *c);
 /* Submit this iteration's batch (hub_after). */

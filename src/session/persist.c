@@ -334,6 +334,54 @@ persist_hold(struct client *c)
 }
 
 void
+persist_fence(struct client *c)
+{
+    struct hub *h = c->hub;
+    struct session *s = c->sess;
+
+    if (!h->batch || h->all->n_hubs < 2)
+        return;
+    for (unsigned k = 0; k < h->all->n_hubs; k++) {
+        struct hub *to = h->all->hubs[k];
+        if (to == h)
+            continue;
+        struct hub_item *it = hub_post(h, to);
+        it->op = OP_FENCE;
+        it->sess = s;
+        s->fence_acks++;
+    }
+    c->fence_wait = true;
+    conn_hold(c->conn, true);
+}
+
+void
+persist_on_fence(struct hub *h, struct hub_item *it)
+{
+    struct session *s = it->sess;
+
+    if (it->op == OP_FENCE) {
+        /* Items from one hub arrive in order: every delivery this hub posted for s before now
+         * (with the flag it read then) reaches the owner before this answer. */
+        struct hub_item *ack = hub_post(h, s->hub);
+        ack->op = OP_FENCE_ACK;
+        ack->sess = s;
+        return;
+    }
+    if (--s->fence_acks > 0)
+        return;
+    struct client *c = s->client;
+    if (!c || !c->fence_wait || c->state == CLIENT_CLOSING)
+        return;
+    c->fence_wait = false;
+    /* The owner wrote an entry for each delivery that arrived without one: their batch is
+     * the current one or an earlier one still held for. */
+    if (store_batch_ops(h->batch))
+        persist_hold(c);
+    else if (!c->hold_first)
+        conn_hold(c->conn, false);
+}
+
+void
 persist_forget(struct client *c)
 {
     list_remove(&c->held_link);
@@ -415,7 +463,8 @@ persist_on_done(struct hub *h, int rc)
         }
         if (c->hold_last <= g) {
             persist_forget(c);
-            conn_hold(c->conn, false);
+            if (!c->fence_wait)
+                conn_hold(c->conn, false);
         }
     }
 }

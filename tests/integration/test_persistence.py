@@ -538,3 +538,72 @@ def test_retained_topic_set_by_two_workers_at_once(broker, tmp_path):
         r.subscribe(("race/r", 0))
         assert r.recv_publish().payload == in_memory, "round %d" % rnd
         r.close()
+
+
+def test_session_becoming_persistent_while_another_worker_routes_to_it(broker, tmp_path):
+    """A session with expiry 0, owned by worker 1, receives a QoS 1 stream published through
+    worker 0. A second connection takes it over with expiry 3600 (it becomes persistent), and
+    the broker is SIGKILLed as soon as that CONNACK arrives. Worker 0 may have routed messages
+    with the `durable` flag it read before the change (acknowledged without a queue entry of
+    its own); the owner writes their entries and the CONNACK waits for them. After the restart
+    every message the publisher had acknowledged was either received by the first connection
+    or is delivered to the persistent session. The window (a delivery posted with the old
+    flag and handled after the CONNECT, its entry in a batch after the CONNACK's) is a few
+    microseconds wide: this checks the promise under load, it seldom hits the window itself."""
+    data, port = tmp_path / "data", free_port()
+    conf = ("persistence true", "persistence_location %s" % data, "workers 2",
+            "max_queued_messages 0", "persistence_sync periodic 20")
+    sub_id = pick_id("turn-sub", 1, 2)
+    for rnd in range(4):
+        shutil.rmtree(data, ignore_errors=True)
+        b = broker(*conf, port=port)
+        first = RawClient(port, 5)
+        first.connect(sub_id, props={rm.SESSION_EXPIRY_INTERVAL: 0})
+        first.subscribe(("turn/t", rm.sub_opts(qos=1)))
+        received, acked, stop = [], [], threading.Event()
+
+        def read_first():
+            try:
+                while True:
+                    received.append(first.recv_publish(timeout=scaled(10)).payload)
+            except (rm.Closed, rm.Timeout, OSError, AssertionError):
+                pass
+
+        def publish():
+            try:
+                p = RawClient(port, 5)
+                p.connect(pick_id("turn-pub", 0, 2))
+                i = 0
+                # Windows of 20 in flight, so that many deliveries are on their way to the
+                # owner when the session changes.
+                while not stop.is_set() and i < 20000:
+                    window = [b"%d-%d" % (rnd, i + k) for k in range(1, 21)]
+                    p.send(b"".join(rm.publish("turn/t", w, qos=1, pid=(i + k) % 60000 + 1)
+                                    for k, w in enumerate(window, 1)))
+                    for w in window:
+                        p.recv_until(rm.PUBACK)
+                        acked.append(w)
+                    i += 20
+            except (rm.Closed, rm.Timeout, OSError):
+                pass
+        threads = [threading.Thread(target=read_first), threading.Thread(target=publish)]
+        for th in threads:
+            th.start()
+        wait_for(lambda: len(acked) > 200, timeout=scaled(10), what="traffic")
+        second = RawClient(port, 5)
+        ack = second.connect(sub_id, clean=False, props={rm.SESSION_EXPIRY_INTERVAL: 3600})
+        assert ack.session_present
+        b.kill()
+        stop.set()
+        for th in threads:
+            th.join(timeout=scaled(20))
+        second.close()
+        promised = list(acked)
+        b = broker(*conf, port=port)
+        s = _persistent(port, sub_id, expect_present=1)
+        after = [m.payload for m in drain_publishes(s, window=1.0)]
+        s.close()
+        missing = set(promised) - set(received) - set(after)
+        assert not missing, "round %d: %d acknowledged messages lost, e.g. %r" % (
+            rnd, len(missing), sorted(missing)[:5])
+        b.kill()

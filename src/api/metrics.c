@@ -91,11 +91,14 @@ api_metrics(struct api_ctx *ctx)
         m.p2p_refused);
     head(&b, "petrel_messages_dropped_total", "counter",
          "Deliveries dropped, by reason (one message may be dropped for several sessions).");
-    uint64_t known = m.dropped_qos0_offline + m.dropped_qos0_slow + m.dropped_queue_full;
+    uint64_t known = m.dropped_qos0_offline + m.dropped_qos0_slow + m.dropped_queue_full +
+                     m.dropped_queue_oldest;
     labelled(&b, "petrel_messages_dropped_total", "reason", "qos0_offline",
              m.dropped_qos0_offline);
     labelled(&b, "petrel_messages_dropped_total", "reason", "qos0_slow", m.dropped_qos0_slow);
     labelled(&b, "petrel_messages_dropped_total", "reason", "queue_full", m.dropped_queue_full);
+    labelled(&b, "petrel_messages_dropped_total", "reason", "queue_oldest",
+             m.dropped_queue_oldest);
     /* Too large for the client's Maximum Packet Size, expired, or its connection gone. */
     labelled(&b, "petrel_messages_dropped_total", "reason", "other",
              m.dropped > known ? m.dropped - known : 0);

@@ -83,6 +83,7 @@ struct config {
     uint64_t max_inflight_bytes;      /* 0: unlimited */
     uint32_t max_queued_messages;     /* per offline or busy session; 0: unlimited */
     uint64_t max_queued_bytes;        /* 0: unlimited */
+    bool queue_full_drop_oldest;      /* queue_full_policy drop_oldest; false: refuse */
     uint64_t qos0_output_limit;       /* unsent output bytes beyond which QoS 0 is dropped */
     uint32_t write_stall_timeout;     /* seconds a socket may take no output; 0: forever */
     uint32_t max_packet_size;         /* 0: the protocol's own limit */

@@ -462,6 +462,26 @@ k_persistence_sync(struct config_parse *p, const char *key, char *rest)
                               CLIP(rest, b));
 }
 
+/* What a full session queue does with one more QoS 1/2 message (docs/design.md "Slow
+ * consumers"). */
+static int
+k_queue_full_policy(struct config_parse *p, const char *key, char *rest)
+{
+    char b[64];
+    char *s;
+
+    if (config_one_word(p, key, rest, &s) != 0)
+        return -1;
+    if (strcmp(s, "refuse") == 0)
+        p->c->queue_full_drop_oldest = false;
+    else if (strcmp(s, "drop_oldest") == 0)
+        p->c->queue_full_drop_oldest = true;
+    else
+        return config_parse_error(p, "%s: '%s' is not 'refuse' or 'drop_oldest'", key,
+                                  CLIP(s, b));
+    return 0;
+}
+
 /* Bytes, with an optional k, M or G suffix (powers of 1024); 0: no limit. */
 static int
 size_value(struct config_parse *p, const char *key, char *rest, uint64_t *out)
@@ -648,6 +668,7 @@ static const struct key_def keys[] = {
     U64("max_inflight_bytes", max_inflight_bytes, UINT64_MAX),
     U32("max_queued_messages", max_queued_messages, UINT32_MAX),
     U64("max_queued_bytes", max_queued_bytes, UINT64_MAX),
+    FN("queue_full_policy", k_queue_full_policy),
     U64("qos0_output_limit", qos0_output_limit, UINT64_MAX),
     U32("write_stall_timeout", write_stall_timeout, 86400),
     FN("max_packet_size", k_max_packet_size),

@@ -382,6 +382,7 @@ app_metrics_read(struct hubs *hs, struct app_metrics *out)
         out->dropped_qos0_offline += st->dropped_qos0_offline;
         out->dropped_qos0_slow += st->dropped_qos0_slow;
         out->dropped_queue_full += st->dropped_queue_full;
+        out->dropped_queue_oldest += st->dropped_queue_oldest;
         out->publish_refused_full += st->publish_refused_full;
         out->publish_mem_dropped += st->msgs_mem_dropped;
         out->publish_mem_refused += st->msgs_mem_refused;

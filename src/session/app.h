@@ -111,6 +111,7 @@ struct app_metrics {
     uint64_t p2p_routed, p2p_queued, p2p_dropped, p2p_refused;
     uint64_t dropped;             /* deliveries dropped, for any reason; of which: */
     uint64_t dropped_qos0_offline, dropped_qos0_slow, dropped_queue_full;
+    uint64_t dropped_queue_oldest;   /* queued QoS 1/2 dropped for a newer one (drop_oldest) */
     uint64_t publish_refused_full;   /* inbound QoS 1/2 every target refused as full */
     uint64_t publish_mem_dropped;    /* inbound QoS 0 dropped for memory_limit */
     uint64_t publish_mem_refused;    /* inbound QoS 1/2 refused for memory_limit */

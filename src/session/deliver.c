@@ -141,6 +141,7 @@ judge(struct session *s, const struct msg *m, uint8_t qos)
 
     switch (v) {
     case SLOW_ACCEPT:
+    case SLOW_DROP_OLDEST: /* counted by drop_oldest() */
         return v;
     case SLOW_DROP_OFFLINE:
         h->stats.dropped_qos0_offline++;
@@ -159,6 +160,35 @@ judge(struct session *s, const struct msg *m, uint8_t qos)
     }
     h->stats.msgs_dropped++;
     return v;
+}
+
+/* queue_full_policy drop_oldest: the oldest queued delivery (never an inflight one: its
+ * PUBLISH has gone out) goes to make room, its durable entry with it in this hub's batch. */
+static void
+drop_oldest(struct session *s)
+{
+    static struct log_ratelimit rl;
+    struct hub *h = s->hub;
+    struct delivery *d = list_entry(list_first(&s->queue), struct delivery, link);
+
+    s->n_queued--;
+    s->queued_bytes -= msg_size(d->msg);
+    persist_delivery_drop(s, d->seq);
+    delivery_free(d);
+    h->stats.dropped_queue_oldest++;
+    h->stats.msgs_dropped++;
+    if (log_ratelimit(&rl, 5))
+        log_notice("queue full, oldest message dropped client=%s queued=%u bytes=%llu", s->id,
+                   s->n_queued, (unsigned long long)s->queued_bytes);
+}
+
+void
+sess_queue_trim(struct session *s)
+{
+    while (s->hub->limits.drop_oldest && !list_empty(&s->queue) &&
+           slow_queue_over(&s->hub->limits, s->n_queued, s->queued_bytes))
+        drop_oldest(s);
+    sess_queue_changed(s);
 }
 
 int
@@ -184,12 +214,19 @@ sess_deliver(struct session *s, struct msg *m, uint8_t qos, bool retain, const u
     /* A message that goes out at once never waits in the queue, so only one that would wait
      * is judged against the queue's limits. */
     bool now = list_empty(&s->queue) && window_open(s);
-    if (!now && judge(s, m, qos) == SLOW_FULL) {
+    enum slow_verdict v = now ? SLOW_ACCEPT : judge(s, m, qos);
+    while (v == SLOW_DROP_OLDEST) {
+        drop_oldest(s);
+        v = judge(s, m, qos);
+    }
+    if (v == SLOW_FULL) {
         persist_delivery_drop(s, seq);
         /* Below the byte limit a large message can be refused before slow_queue_full says
          * so: other hubs then refuse messages too, until the queue grows or the client next
-         * acknowledges or comes back (sess_drain). */
-        atomic_store_explicit(&s->full, true, memory_order_relaxed);
+         * acknowledges or comes back (sess_drain). With drop_oldest only a message larger
+         * than the byte limit on its own is refused, and smaller ones still fit. */
+        if (!h->limits.drop_oldest)
+            atomic_store_explicit(&s->full, true, memory_order_relaxed);
         return MQTT_RC_QUOTA_EXCEEDED;
     }
     if (n_sub_ids > 255)

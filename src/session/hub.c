@@ -85,6 +85,7 @@ hub_new(struct hubs *hs, unsigned index, struct loop *loop, struct conn_pool *po
         .max_queued_messages = cfg->max_queued_messages,
         .max_queued_bytes = cfg->max_queued_bytes,
         .qos0_output_limit = cfg->qos0_output_limit,
+        .drop_oldest = cfg->queue_full_drop_oldest,
     };
     h->now = clock_now_ms();
     h->next_sys = h->now;

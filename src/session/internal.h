@@ -79,6 +79,7 @@ struct hub_stats {
     uint64_t dropped_qos0_offline; /* QoS 0 for a session without a connection */
     uint64_t dropped_qos0_slow;    /* QoS 0 for a backlogged client */
     uint64_t dropped_queue_full;   /* QoS 1/2 refused by a full session queue */
+    uint64_t dropped_queue_oldest; /* queued QoS 1/2 dropped for a newer one (drop_oldest) */
     uint64_t publish_refused_full; /* QoS 1/2 publishes every target refused as full */
     uint64_t write_stalls;         /* connections closed for write_stall_timeout */
 };
@@ -145,6 +146,8 @@ enum hub_op {
     OP_STORE_DONE,                /* from the storage thread: this hub's oldest batch completed */
     OP_APP_QUERY,                 /* to a session's owner: an application's question (app.c) */
     OP_APP_ANSWER,                /* back to the asking hub */
+    OP_FENCE,                     /* replica: sess became durable; answer with OP_FENCE_ACK */
+    OP_FENCE_ACK,                 /* to the owner: every delivery posted before it has arrived */
 };
 
 struct hub_item {
@@ -268,6 +271,7 @@ struct client {
     uint64_t hold_last;           /* the last batch it waits for */
     uint64_t conn_id;             /* unique per connection, set at CONNACK */
     const char *end_reason;       /* why it ended (static text), NULL: the socket closed */
+    bool fence_wait;              /* output held until persist_fence completes (persist.c) */
     struct list token_link;       /* hub->token_clients while it holds tokens */
     uint8_t token_warned;         /* TOKEN_READ/TOKEN_WRITE: expiry notice sent */
 };
@@ -312,6 +316,7 @@ struct session {
     /* The owner's alone from here on. */
     bool is_dead;                 /* ended; freed when every replica has forgotten it */
     uint32_t pending_acks;        /* OP_PURGE_ACKs still expected */
+    uint32_t fence_acks;          /* OP_FENCE_ACKs still expected (persist_fence) */
     struct client *client;        /* NULL while offline */
     struct list offline_link;     /* hub->offline while offline and persistent, or hub->dying */
     uint8_t version;
@@ -383,6 +388,9 @@ int sess_deliver(struct session *s, struct msg *m, uint8_t qos, bool retain,
 void sess_drain(struct session *s);
 /* The queue changed size: update s->full for other hubs. */
 void sess_queue_changed(struct session *s);
+/* queue_full_policy drop_oldest: drop the oldest queued deliveries while the queue holds more
+ * than its limits (after a load: a crash between two hubs' batches, or lower limits). */
+void sess_queue_trim(struct session *s);
 /* After a reconnect: resend inflight messages (DUP) and PUBRELs, then drain. */
 void sess_resume(struct session *s);
 /* Acknowledgements from the client. Return 0 or MQTT_RC_PACKET_ID_NOT_FOUND. */
@@ -476,12 +484,20 @@ uint64_t persist_enqueue(struct hub *h, struct session *to, struct msg *m, uint8
 void persist_delivery_update(struct session *s, const struct delivery *d);
 void persist_delivery_drop(struct session *s, uint64_t seq);
 void persist_qos2(struct session *s, uint16_t id, bool add);
-/* The retained message of m's topic changes to m (or goes, for an empty payload). */
+/* The retained message of m's topic changes to m (or goes, for an empty payload). Called
+ * with the retained lock held, right after the change in memory: the change is numbered in
+ * that order, and the store keeps the highest number per topic. */
 void persist_retained(struct hub *h, struct msg *m);
 /* Operations in this iteration's batch so far (to tell whether a packet added any). */
 size_t persist_ops(const struct hub *h);
 /* Hold c's output until the current batch commits (synced or not, per persistence_sync). */
 void persist_hold(struct client *c);
+/* At CONNECT, an existing session of c became durable: hold c's output (the CONNACK) until
+ * every other hub has answered a fence and the batch holding the queue entries the owner
+ * wrote for deliveries posted before those answers has committed. */
+void persist_fence(struct client *c);
+/* OP_FENCE on a replica hub, OP_FENCE_ACK on the owner. */
+void persist_on_fence(struct hub *h, struct hub_item *it);
 /* The client is closing: forget its hold (its held output is discarded). */
 void persist_forget(struct client *c);
 /* Submit this iteration's batch (hub_after). */

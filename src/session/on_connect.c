@@ -320,9 +320,14 @@ on_connect(struct client *c, uint8_t flags, struct slice body)
     /* The record follows the new expiry and will; a persistent session's CONNACK leaves once
      * it has committed, so a client told "session present" later finds it after a crash. */
     size_t ops = persist_ops(h);
-    persist_sess_update(s, atomic_load_explicit(&s->durable, memory_order_relaxed));
+    bool was_durable = atomic_load_explicit(&s->durable, memory_order_relaxed);
+    persist_sess_update(s, was_durable);
     if (persist_ops(h) != ops)
         persist_hold(c);
+    /* Other hubs may have read the old `durable` flag for messages still on their way here:
+     * the CONNACK waits until those have arrived and their entries have committed. */
+    if (present && !was_durable && persist_sess(s))
+        persist_fence(c);
     write_connack(c, &cn, present, assigned_id, keepalive_changed, s->expiry);
     c->conn_id = atomic_fetch_add_explicit(&h->all->next_conn_id, 1, memory_order_relaxed) + 1;
     log_info("client connected client=%s addr=%s version=%u clean=%d keepalive=%u", s->id,

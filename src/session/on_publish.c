@@ -208,7 +208,11 @@ on_publish(struct client *c, uint8_t flags, struct slice body)
     struct msg *m = msg_new(p.topic, p.payload, c->version == MQTT_V5 ? &p.props : NULL, p.qos,
                             p.retain, s->serial, h->now);
     if (!m) {
-        ack(c, &p, MQTT_RC_QUOTA_EXCEEDED);
+        /* Not taken: 3.x cannot be told so but by the end of the connection. */
+        if (c->version == MQTT_V5)
+            ack(c, &p, MQTT_RC_QUOTA_EXCEEDED);
+        else
+            client_fail(c, MQTT_RC_QUOTA_EXCEEDED);
         return;
     }
     rc = hub_route(h, s, m);
@@ -220,13 +224,19 @@ on_publish(struct client *c, uint8_t flags, struct slice body)
                        SLICE_FMT(p.topic));
     } else if (rc == MQTT_RC_QUOTA_EXCEEDED && p.qos > 0) {
         /* It matched, but every target's queue was full: nobody has it. MQTT 5 hears 0x97
-         * [MQTT-3.4.2-1, MQTT-3.5.2-1]; 3.x acknowledgements carry no reason, so a 3.x
-         * publisher gets its PUBACK/PUBREC and only this counter tells. */
+         * [MQTT-3.4.2-1, MQTT-3.5.2-1]. A 3.x acknowledgement carries no reason, and a
+         * PUBACK would be a lie: the connection ends without one, as for a full store or
+         * memory, and the client resends when it comes back (docs/design.md "Slow
+         * consumers"). */
         static struct log_ratelimit rl;
         h->stats.publish_refused_full++;
         if (log_ratelimit(&rl, 5))
-            log_notice("publish refused, every target full client=%s topic=%.*s", s->id,
-                       SLICE_FMT(p.topic));
+            log_notice("publish refused, every target full client=%s topic=%.*s version=%u",
+                       s->id, SLICE_FMT(p.topic), c->version);
+        if (c->version != MQTT_V5) {
+            client_fail(c, MQTT_RC_QUOTA_EXCEEDED);
+            return;
+        }
     }
     if (p.qos == 2 && rc < 0x80) {
         qos2_mark(s, p.packet_id);

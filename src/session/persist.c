@@ -304,12 +304,15 @@ persist_retained(struct hub *h, struct msg *m)
     /* $SYS and other broker topics are rebuilt at start-up, not stored. */
     if (!h->batch || (m->topic.len && m->topic.p[0] == '$'))
         return;
+    /* Taken under the retained lock, like the change in memory: the store keeps the change
+     * with the highest number, whichever hub's batch commits first. */
+    uint64_t seq = store_retained_seq_new(h->all->store);
     if (m->payload.len == 0) {
-        check(h, store_batch_retained_clear(h->batch, m->topic), "a retained clear");
+        check(h, store_batch_retained_clear_seq(h->batch, m->topic, seq), "a retained clear");
         return;
     }
     if ((rc = put_msg(h, m, &id)) == 0)
-        rc = store_batch_retained_set(h->batch, m->topic, id);
+        rc = store_batch_retained_set_seq(h->batch, m->topic, id, seq);
     check(h, rc, "a retained message");
 }
 
@@ -328,6 +331,54 @@ persist_hold(struct client *c)
         conn_hold(c->conn, true);
     }
     c->hold_last = h->batch_gen;
+}
+
+void
+persist_fence(struct client *c)
+{
+    struct hub *h = c->hub;
+    struct session *s = c->sess;
+
+    if (!h->batch || h->all->n_hubs < 2)
+        return;
+    for (unsigned k = 0; k < h->all->n_hubs; k++) {
+        struct hub *to = h->all->hubs[k];
+        if (to == h)
+            continue;
+        struct hub_item *it = hub_post(h, to);
+        it->op = OP_FENCE;
+        it->sess = s;
+        s->fence_acks++;
+    }
+    c->fence_wait = true;
+    conn_hold(c->conn, true);
+}
+
+void
+persist_on_fence(struct hub *h, struct hub_item *it)
+{
+    struct session *s = it->sess;
+
+    if (it->op == OP_FENCE) {
+        /* Items from one hub arrive in order: every delivery this hub posted for s before now
+         * (with the flag it read then) reaches the owner before this answer. */
+        struct hub_item *ack = hub_post(h, s->hub);
+        ack->op = OP_FENCE_ACK;
+        ack->sess = s;
+        return;
+    }
+    if (--s->fence_acks > 0)
+        return;
+    struct client *c = s->client;
+    if (!c || !c->fence_wait || c->state == CLIENT_CLOSING)
+        return;
+    c->fence_wait = false;
+    /* The owner wrote an entry for each delivery that arrived without one: their batch is
+     * the current one or an earlier one still held for. */
+    if (store_batch_ops(h->batch))
+        persist_hold(c);
+    else if (!c->hold_first)
+        conn_hold(c->conn, false);
 }
 
 void
@@ -412,7 +463,8 @@ persist_on_done(struct hub *h, int rc)
         }
         if (c->hold_last <= g) {
             persist_forget(c);
-            conn_hold(c->conn, false);
+            if (!c->fence_wait)
+                conn_hold(c->conn, false);
         }
     }
 }
@@ -694,6 +746,16 @@ hubs_open_store(struct hubs *hs, char *err, size_t err_len)
     }
     map_fini(&lc.msgs);
     atomic_store(&hs->next_qseq, lc.max_seq + 1);
+    /* With drop_oldest a queue holds at most its limits: a crash between the batch that added
+     * a message and the owner's batch that dropped the oldest for it leaves one too many, and
+     * the limits may have been lowered. */
+    for (unsigned k = 0; rc == 0 && k < hs->n_hubs && hs->hubs[k]->limits.drop_oldest; k++) {
+        struct list *it;
+        list_for_each(it, &hs->hubs[k]->offline)
+        {
+            sess_queue_trim(list_entry(it, struct session, offline_link));
+        }
+    }
     /* Wills of sessions that expired while the broker was down are due now [MQTT-3.1.2-8];
      * routed once every session and subscription is back. */
     for (size_t i = 0; i < lc.n_wills; i++) {

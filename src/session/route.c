@@ -333,8 +333,9 @@ hub_route(struct hub *h, struct session *from, struct msg *m)
     if (m->retain) {
         pthread_mutex_lock(&h->all->retained_lock);
         retain_set(&h->all->retained, m);
-        /* Into this hub's batch; two hubs changing one topic at the same moment: see
-         * "Durability" in docs/design.md. */
+        /* Into this hub's batch, numbered under the lock: two hubs changing one topic at
+         * the same moment leave on disk the change that is in memory, whichever batch
+         * commits first ("Durability" in docs/design.md). */
         persist_retained(h, m);
         pthread_mutex_unlock(&h->all->retained_lock);
     }

@@ -360,6 +360,10 @@ sess_on_item(struct hub *h, struct hub_item *it)
     case OP_SESS_PURGE:
         purge_replica(h, s);
         break;
+    case OP_FENCE:
+    case OP_FENCE_ACK:
+        persist_on_fence(h, it);
+        break;
     case OP_PURGE_ACK:
         if (--s->pending_acks == 0)
             sess_free(s);

@@ -5,15 +5,25 @@
  * PUBLISHes wait in its connection's output, and QoS 1/2 messages beyond the inflight window
  * wait in its session queue. Both are bounded, QoS 0 first (it promises nothing), and a socket
  * that takes no byte for write_stall_timeout ends the connection. Nothing here waits for the
- * slow client, so nobody else slows down.
+ * slow client, so nobody else slows down. At the full queue queue_full_policy decides: refuse
+ * the new message (the default), or drop the oldest queued one to make room for it.
  */
 #include "session/slow.h"
 
 bool
 slow_queue_full(const struct slow_limits *l, uint32_t n_queued, uint64_t queued_bytes)
 {
+    if (l->drop_oldest)
+        return false;
     return (l->max_queued_messages && n_queued >= l->max_queued_messages) ||
            (l->max_queued_bytes && queued_bytes >= l->max_queued_bytes);
+}
+
+bool
+slow_queue_over(const struct slow_limits *l, uint32_t n_queued, uint64_t queued_bytes)
+{
+    return (l->max_queued_messages && n_queued > l->max_queued_messages) ||
+           (l->max_queued_bytes && queued_bytes > l->max_queued_bytes);
 }
 
 /* At least half of either queue limit used: the client is falling behind. */
@@ -35,11 +45,13 @@ slow_judge(const struct slow_limits *l, const struct slow_backlog *b, uint8_t qo
             return SLOW_DROP_QOS0;
         return SLOW_ACCEPT;
     }
-    if (l->max_queued_messages && b->n_queued >= l->max_queued_messages)
-        return SLOW_FULL;
-    if (l->max_queued_bytes && b->queued_bytes + size > l->max_queued_bytes)
-        return SLOW_FULL;
-    return SLOW_ACCEPT;
+    bool full = (l->max_queued_messages && b->n_queued >= l->max_queued_messages) ||
+                (l->max_queued_bytes && b->queued_bytes + size > l->max_queued_bytes);
+    if (!full)
+        return SLOW_ACCEPT;
+    /* Room is made by dropping the oldest queued messages, unless none is left to drop: a
+     * message larger than max_queued_bytes on its own cannot be queued either way. */
+    return l->drop_oldest && b->n_queued > 0 ? SLOW_DROP_OLDEST : SLOW_FULL;
 }
 
 void

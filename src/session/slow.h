@@ -15,6 +15,7 @@ struct slow_limits {
     uint32_t max_queued_messages;   /* QoS 1/2 deliveries waiting beyond the inflight window */
     uint64_t max_queued_bytes;
     uint64_t qos0_output_limit;     /* unsent output bytes beyond which QoS 0 is dropped */
+    bool drop_oldest;               /* queue_full_policy drop_oldest: a full queue makes room */
 };
 
 /* One session's backlog as the owner sees it. */
@@ -30,17 +31,25 @@ enum slow_verdict {
     SLOW_DROP_OFFLINE,              /* QoS 0 to a session without a connection */
     SLOW_DROP_QOS0,                 /* QoS 0 to a backlogged client */
     SLOW_FULL,                      /* QoS 1/2 and the queue has no room for it */
+    SLOW_DROP_OLDEST,               /* drop_oldest: drop the oldest queued one, judge again */
 };
 
 /* What to do with a message of `size` bytes (msg_size) at `qos` for a session whose backlog
  * is `b`. QoS 0 gives way first: it is dropped once the output passes qos0_output_limit or
- * the queue is half full, so it goes before QoS 1/2 is refused at the full queue. */
+ * the queue is half full, so it goes before QoS 1/2 is refused at the full queue. With
+ * drop_oldest a QoS 1/2 message meeting a full queue that holds anything gets
+ * SLOW_DROP_OLDEST; SLOW_FULL then means it is larger than max_queued_bytes on its own. */
 enum slow_verdict slow_judge(const struct slow_limits *l, const struct slow_backlog *b,
                              uint8_t qos, size_t size);
 
 /* Is the queue full for any message (the flag other hubs read)? A queue short of its byte
- * limit may still refuse a message too large for the bytes left. */
+ * limit may still refuse a message too large for the bytes left. Never with drop_oldest: a
+ * full queue makes room instead of refusing. */
 bool slow_queue_full(const struct slow_limits *l, uint32_t n_queued, uint64_t queued_bytes);
+
+/* Does the queue hold more than its limits allow (drop_oldest trims it back, e.g. after a
+ * restart with lower limits)? */
+bool slow_queue_over(const struct slow_limits *l, uint32_t n_queued, uint64_t queued_bytes);
 
 /* Write-stall tracking for one connection, sampled on the hub tick. */
 struct slow_stall {

@@ -60,6 +60,7 @@ total_stats(struct hubs *hs)
         t.dropped_qos0_offline += s->dropped_qos0_offline;
         t.dropped_qos0_slow += s->dropped_qos0_slow;
         t.dropped_queue_full += s->dropped_queue_full;
+        t.dropped_queue_oldest += s->dropped_queue_oldest;
         t.publish_refused_full += s->publish_refused_full;
         t.write_stalls += s->write_stalls;
     }
@@ -105,6 +106,7 @@ sys_publish(struct hub *h)
     publish_u64(h, "$SYS/broker/messages/dropped/qos0_offline", st.dropped_qos0_offline);
     publish_u64(h, "$SYS/broker/messages/dropped/qos0_slow", st.dropped_qos0_slow);
     publish_u64(h, "$SYS/broker/messages/dropped/queue_full", st.dropped_queue_full);
+    publish_u64(h, "$SYS/broker/messages/dropped/queue_oldest", st.dropped_queue_oldest);
     publish_u64(h, "$SYS/broker/publish/messages/refused/queue_full", st.publish_refused_full);
     publish_u64(h, "$SYS/broker/clients/write_stalled", st.write_stalls);
     publish_u64(h, "$SYS/broker/p2p/messages/routed", st.p2p_routed);
@@ -123,4 +125,16 @@ sys_publish(struct hub *h)
     publish_u64(h, "$SYS/broker/connections/closed/slow_sender", st.slow_senders);
     publish_u64(h, "$SYS/broker/messages/dropped/memory", st.msgs_mem_dropped);
     publish_u64(h, "$SYS/broker/messages/refused/memory", st.msgs_mem_refused);
+    if (hs->store) {
+        /* The durable store (docs/design.md "Durability"): the same figures as /metrics. */
+        struct store_stats ss;
+        store_stats(hs->store, &ss);
+        publish_u64(h, "$SYS/broker/store/batches", ss.batches_ok);
+        publish_u64(h, "$SYS/broker/store/failed", ss.batches_failed);
+        publish_u64(h, "$SYS/broker/store/commits", ss.commits);
+        publish_u64(h, "$SYS/broker/store/pending", ss.pending);
+        publish_u64(h, "$SYS/broker/store/used_bytes", ss.used_bytes);
+        publish_u64(h, "$SYS/broker/store/map_bytes", ss.map_size);
+        publish_u64(h, "$SYS/broker/store/full", atomic_load(&hs->store_full) ? 1 : 0);
+    }
 }

@@ -323,13 +323,47 @@ retained_get(struct store *s, MDB_txn *txn, MDB_val *key, uint64_t *id)
     return rec_retained_decode(mdb_slice(key), mdb_slice(&val), id) ? -EUCLEAN : 0;
 }
 
+/* Retained order: is a change numbered h->seq older than the last one applied to this topic?
+ * Batches from different workers commit in submission order, which need not be the order in
+ * which the broker changed the topic; the number is. Otherwise the number is recorded (also
+ * for a clear: it stays as a tombstone until the next start-up). 0: not ordered. */
+static int
+retained_stale(struct store *s, MDB_txn *txn, const struct op_hdr *h, MDB_val *key, bool *stale)
+{
+    MDB_val val;
+    uint64_t last = 0;
+    uint8_t rec[REC_RORDER_SIZE];
+    int rc;
+
+    *stale = false;
+    if (h->seq == 0)
+        return 0;
+    if ((rc = mdb_get(txn, s->dbi[DB_RORDER], key, &val)) == 0) {
+        if (rec_rorder_decode(mdb_slice(key), mdb_slice(&val), &last) != 0)
+            return -EUCLEAN;
+    } else if (rc != MDB_NOTFOUND) {
+        return rc;
+    }
+    if (last > h->seq) {
+        *stale = true;
+        return 0;
+    }
+    rec_rorder_encode(rec, mdb_slice(key), h->seq);
+    val = (MDB_val){sizeof(rec), rec};
+    return mdb_put(txn, s->dbi[DB_RORDER], key, &val, 0);
+}
+
 static int
 retained_set(struct store *s, MDB_txn *txn, const struct op_hdr *h, MDB_val *key, MDB_val *val)
 {
     uint64_t old;
-    int rc = retained_get(s, txn, key, &old);
+    bool stale;
+    int rc = retained_stale(s, txn, h, key, &stale);
 
-    if (rc != 0)
+    /* A stale set adds no reference: its message, put by this batch, goes at its end. */
+    if (rc != 0 || stale)
+        return rc;
+    if ((rc = retained_get(s, txn, key, &old)) != 0)
         return rc;
     if (old != h->msg_id) {
         if (old && (rc = ref_drop(s, txn, old)) != 0)
@@ -341,12 +375,15 @@ retained_set(struct store *s, MDB_txn *txn, const struct op_hdr *h, MDB_val *key
 }
 
 static int
-retained_clear(struct store *s, MDB_txn *txn, MDB_val *key)
+retained_clear(struct store *s, MDB_txn *txn, const struct op_hdr *h, MDB_val *key)
 {
     uint64_t old;
-    int rc = retained_get(s, txn, key, &old);
+    bool stale;
+    int rc = retained_stale(s, txn, h, key, &stale);
 
-    if (rc != 0 || !old)
+    if (rc != 0 || stale)
+        return rc;
+    if ((rc = retained_get(s, txn, key, &old)) != 0 || !old)
         return rc;
     if ((rc = ref_drop(s, txn, old)) != 0)
         return rc;
@@ -397,7 +434,7 @@ apply_op(struct store *s, MDB_txn *txn, struct store_batch *b, const struct op_h
     case OP_RETAINED_SET:
         return retained_set(s, txn, h, key, val);
     case OP_RETAINED_CLEAR:
-        return retained_clear(s, txn, key);
+        return retained_clear(s, txn, h, key);
     case OP_TOKEN_PUT:
         return mdb_put(txn, s->dbi[DB_TOKENS], key, val, 0);
     case OP_TOKEN_DEL:

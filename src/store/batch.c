@@ -251,6 +251,19 @@ store_batch_qos2_drop(struct store_batch *b, struct slice client_id, uint16_t pa
 int
 store_batch_retained_set(struct store_batch *b, struct slice topic, uint64_t msg_id)
 {
+    return store_batch_retained_set_seq(b, topic, msg_id, 0);
+}
+
+int
+store_batch_retained_clear(struct store_batch *b, struct slice topic)
+{
+    return store_batch_retained_clear_seq(b, topic, 0);
+}
+
+int
+store_batch_retained_set_seq(struct store_batch *b, struct slice topic, uint64_t msg_id,
+                             uint64_t seq)
+{
     uint8_t *at;
 
     if (!key_ok(topic) || msg_id == 0)
@@ -261,12 +274,13 @@ store_batch_retained_set(struct store_batch *b, struct slice topic, uint64_t msg
     size_t klen = key_retained(key, b->store->hashkey, topic);
     rec_retained_encode(key + klen, slice_make(key, klen), msg_id);
     op_commit(b, at, (struct op_hdr){.op = OP_RETAINED_SET, .key_len = (uint32_t)klen,
-                                     .val_len = REC_RETAINED_SIZE, .msg_id = msg_id});
+                                     .val_len = REC_RETAINED_SIZE, .msg_id = msg_id,
+                                     .seq = seq});
     return 0;
 }
 
 int
-store_batch_retained_clear(struct store_batch *b, struct slice topic)
+store_batch_retained_clear_seq(struct store_batch *b, struct slice topic, uint64_t seq)
 {
     uint8_t *at;
 
@@ -275,7 +289,8 @@ store_batch_retained_clear(struct store_batch *b, struct slice topic)
     if (!(at = op_reserve(b, 0)))
         return -ENOMEM;
     size_t klen = key_retained(op_key(at), b->store->hashkey, topic);
-    op_commit(b, at, (struct op_hdr){.op = OP_RETAINED_CLEAR, .key_len = (uint32_t)klen});
+    op_commit(b, at,
+              (struct op_hdr){.op = OP_RETAINED_CLEAR, .key_len = (uint32_t)klen, .seq = seq});
     return 0;
 }
 
@@ -319,6 +334,12 @@ uint64_t
 store_msg_id_new(struct store *s)
 {
     return atomic_fetch_add_explicit(&s->next_msg_id, 1, memory_order_relaxed);
+}
+
+uint64_t
+store_retained_seq_new(struct store *s)
+{
+    return atomic_fetch_add_explicit(&s->next_rseq, 1, memory_order_relaxed);
 }
 
 int

@@ -32,7 +32,7 @@
 #define DEFAULT_MAX_PENDING_BYTES (256 * MIB)
 
 const char *const store_db_names[DB_COUNT] = {
-    "meta", "sessions", "subs", "msgs", "refs", "queue", "qos2", "retained", "tokens",
+    "meta", "sessions", "subs", "msgs", "refs", "queue", "qos2", "retained", "tokens", "rorder",
 };
 
 int
@@ -229,7 +229,28 @@ meta_open(struct store *s, bool *created, char *err, size_t err_len)
     return 0;
 }
 
-/* Read every record once and check it; find the highest message id. */
+/* Retained order numbers start above every stored one, so that a change made after the
+ * restart always wins over one made before. */
+static int
+rorder_max(struct store *s, MDB_cursor *c)
+{
+    MDB_val key, val;
+    uint64_t max = 0, seq;
+    MDB_cursor_op op = MDB_FIRST;
+    int rc;
+
+    while ((rc = mdb_cursor_get(c, &key, &val, op)) == 0) {
+        op = MDB_NEXT;
+        if (rec_rorder_decode(mdb_slice(&key), mdb_slice(&val), &seq) != 0)
+            return -EUCLEAN;
+        if (seq > max)
+            max = seq;
+    }
+    atomic_store(&s->next_rseq, max + 1);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Read every record once and check it; find the highest message id and retained order. */
 static int
 validate(struct store *s, uint64_t *n_records, char *err, size_t err_len)
 {
@@ -256,6 +277,8 @@ validate(struct store *s, uint64_t *n_records, char *err, size_t err_len)
             rc = 0;
         if (rc == 0 && db == DB_MSGS && mdb_cursor_get(c, &key, &val, MDB_LAST) == 0)
             atomic_store(&s->next_msg_id, get_be64(key.mv_data) + 1);
+        if (rc == 0 && db == DB_RORDER)
+            rc = rorder_max(s, c);
         mdb_cursor_close(c);
         if (rc != 0) {
             char shown[64] = "";
@@ -291,6 +314,7 @@ store_alloc(const struct store_options *opt)
     s->wall_clock = opt->wall_clock;
     s->wall_ctx = opt->wall_ctx;
     atomic_init(&s->next_msg_id, 1);
+    atomic_init(&s->next_rseq, 1);
     pthread_mutex_init(&s->txn_lock, NULL);
     pthread_mutex_init(&s->q_lock, NULL);
     pthread_condattr_init(&ca);

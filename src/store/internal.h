@@ -44,6 +44,7 @@ enum store_db {
     DB_QOS2,
     DB_RETAINED,
     DB_TOKENS,                      /* added after format 1 shipped: created when missing */
+    DB_RORDER,                      /* retained order (sequence per topic); added later too */
     DB_COUNT,
 };
 
@@ -77,6 +78,7 @@ struct op_hdr {
     uint32_t val_len;
     uint32_t pad;
     uint64_t msg_id;                /* OP_MSG_PUT, OP_QUEUE_ADD, OP_RETAINED_SET */
+    uint64_t seq;                   /* OP_RETAINED_*: the caller's order, 0: none */
 };
 
 struct store_batch {
@@ -121,6 +123,7 @@ struct store {
     void *wall_ctx;
 
     _Atomic uint64_t next_msg_id;
+    _Atomic uint64_t next_rseq;     /* retained order: above every stored one */
 
     /* Every LMDB transaction of this process runs under txn_lock, so that the storage thread
      * may resize the map (which requires no live transaction) and load/check see a stable
@@ -215,6 +218,10 @@ int rec_qos2_decode(struct slice key, struct slice val);
 #define REC_RETAINED_SIZE 13u
 void rec_retained_encode(uint8_t *out, struct slice key, uint64_t msg_id);
 int rec_retained_decode(struct slice key, struct slice val, uint64_t *msg_id);
+/* Retained order: the sequence number of the last change applied to a topic (set or clear). */
+#define REC_RORDER_SIZE 13u
+void rec_rorder_encode(uint8_t *out, struct slice key, uint64_t seq);
+int rec_rorder_decode(struct slice key, struct slice val, uint64_t *seq);
 
 size_t rec_token_size(const struct store_token *t);
 void rec_token_encode(uint8_t *out, struct slice key, const struct store_token *t);

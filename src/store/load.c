@@ -363,6 +363,27 @@ out:
     return rc;
 }
 
+/* Retained order records of topics without a retained message are tombstones of clears: at
+ * start-up no batch is pending that they could still order, so they go. */
+static int
+walk_rorder(struct walk *w)
+{
+    struct cur c = {0};
+    int rc = mdb_cursor_open(w->txn, w->s->dbi[DB_RORDER], &c.c);
+
+    while (rc == 0 && (rc = cur_next(&c)) == 0 && c.rc == 0) {
+        MDB_val val;
+        int got = mdb_get(w->txn, w->s->dbi[DB_RETAINED], &c.k, &val);
+        if (got == MDB_NOTFOUND)
+            fix(w, FIX_DEL, DB_RORDER, c.k.mv_data, c.k.mv_size, 0);
+        else if (got != 0)
+            rc = got;
+    }
+    if (c.c)
+        mdb_cursor_close(c.c);
+    return rc;
+}
+
 static int
 walk_retained(struct walk *w)
 {
@@ -577,7 +598,7 @@ walk(struct walk *w)
     counts_init(&w->gone, 0);
     buf_init(&w->fixes);
     if ((rc = walk_sessions(w)) == 0 && (rc = walk_retained(w)) == 0 &&
-        (rc = walk_tokens(w)) == 0)
+        (rc = walk_rorder(w)) == 0 && (rc = walk_tokens(w)) == 0)
         rc = walk_msgs(w);
     mdb_txn_abort(w->txn);
     w->txn = NULL;

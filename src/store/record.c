@@ -581,6 +581,29 @@ rec_retained_decode(struct slice key, struct slice val, uint64_t *msg_id)
     return rd_close(&r);
 }
 
+void
+rec_rorder_encode(uint8_t *out, struct slice key, uint64_t seq)
+{
+    struct wr w = {out};
+
+    wr_u8(&w, REC_V1);
+    wr_u64(&w, seq);
+    wr_crc(&w, out, key);
+}
+
+int
+rec_rorder_decode(struct slice key, struct slice val, uint64_t *seq)
+{
+    struct rd r;
+
+    if (rd_open(&r, key, val) != 0)
+        return -EUCLEAN;
+    *seq = rd_u64(&r);
+    if (*seq == 0)
+        return -EUCLEAN;
+    return rd_close(&r);
+}
+
 /* ---- tokens ---- */
 
 size_t
@@ -666,6 +689,8 @@ rec_check(enum store_db db, struct slice key, struct slice val)
         return rec_retained_decode(key, val, &id);
     case DB_TOKENS:
         return rec_token_decode(key, val, &u.t, filters);
+    case DB_RORDER:
+        return rec_rorder_decode(key, val, &id);
     default:
         return 0;
     }

@@ -189,6 +189,16 @@ int store_batch_qos2_drop(struct store_batch *b, struct slice client_id, uint16_
  * carry that topic), releasing the message it pointed at before. */
 int store_batch_retained_set(struct store_batch *b, struct slice topic, uint64_t msg_id);
 int store_batch_retained_clear(struct store_batch *b, struct slice topic);
+/* The same, ordered: `seq` (from store_retained_seq_new, taken in the order the caller
+ * changed the topic) is kept per topic, and a change with a lower number than the last one
+ * applied to its topic is ignored, whichever batch commits first. So two workers setting one
+ * topic at once leave on disk what the later one set. seq 0: not ordered. */
+int store_batch_retained_set_seq(struct store_batch *b, struct slice topic, uint64_t msg_id,
+                                 uint64_t seq);
+int store_batch_retained_clear_seq(struct store_batch *b, struct slice topic, uint64_t seq);
+/* A retained order number: unique in this store, rising, above every stored one. Any
+ * thread. */
+uint64_t store_retained_seq_new(struct store *s);
 /* Insert or replace a token; delete one (a missing one is ignored). */
 int store_batch_token_put(struct store_batch *b, const struct store_token *t);
 int store_batch_token_del(struct store_batch *b, struct slice hash);

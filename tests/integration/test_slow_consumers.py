@@ -21,7 +21,7 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 
 import rawmqtt as rm
-from rawmqtt import RawClient
+from rawmqtt import RawClient, drain_publishes
 from support import MQTTv311, Paho, props, scaled, wait_for
 
 WORKERS = [1, 2]
@@ -114,6 +114,7 @@ DROP_Q0_OFFLINE = "$SYS/broker/messages/dropped/qos0_offline"
 DROP_Q0_SLOW = "$SYS/broker/messages/dropped/qos0_slow"
 DROP_FULL = "$SYS/broker/messages/dropped/queue_full"
 REFUSED_FULL = "$SYS/broker/publish/messages/refused/queue_full"
+DROP_OLDEST = "$SYS/broker/messages/dropped/queue_oldest"
 STALLED = "$SYS/broker/clients/write_stalled"
 
 
@@ -294,19 +295,66 @@ def test_queue_byte_limit_refuses_with_quota_exceeded(broker):
 
 
 @pytest.mark.parametrize("workers", WORKERS)
-def test_mqtt311_publisher_gets_puback_and_the_drop_is_counted(broker, workers):
-    """A 3.1.1 PUBACK carries no reason code, so the publisher is acknowledged as before; the
-    refusal shows in $SYS (publish/messages/refused/queue_full, messages/dropped/queue_full)."""
+def test_mqtt311_publisher_is_disconnected_when_every_target_is_full(broker, workers):
+    """A 3.1.1 PUBACK/PUBREC carries no reason code, so with queue_full_policy refuse (the
+    default) a 3.1.1 publisher whose QoS 1/2 message every target refused gets no
+    acknowledgement: the connection ends, as for a full store, and the client resends when it
+    comes back. The refusal shows in $SYS. A message that reaches another target is
+    acknowledged as usual."""
     b = broker(*config(workers, "max_queued_messages 2"))
     stuck, stuck_id, bar = fill(b.port, workers, "v4", 2)
-    pub = Paho(b.port, pick_id("v4-pub", 0, workers), protocol=MQTTv311)
-    pub.connect()
-    pub.publish("v4/t", b"one", qos=1)
-    pub.publish("v4/t", b"two", qos=2)  # PUBREC, PUBREL, PUBCOMP as usual
+    pub_id = pick_id("v4-pub", 0, workers)
+    for qos, pid in ((1, 1), (2, 2)):
+        pub = RawClient(b.port, 4)
+        pub.connect(pub_id)
+        pub.send(rm.publish("v4/t", b"refused", qos=qos, pid=pid, version=4))
+        got = pub.expect_closed()
+        assert not [p for p in got if p.type in (rm.PUBACK, rm.PUBREC)], got
     wait_sys(b.port, REFUSED_FULL, 2)
     wait_sys(b.port, DROP_FULL, 2)
+    # The client resends when it comes back; once a target has room the message is taken.
+    good = RawClient(b.port, 5)
+    good.connect(pick_id("v4-good", 1, workers))
+    good.subscribe(("v4/t", 1))
+    bar.sync()
+    pub = RawClient(b.port, 4)
+    pub.connect(pub_id)
+    assert pub.publish("v4/t", b"taken", qos=1, pid=3).type == rm.PUBACK
+    assert good.recv_publish().payload == b"taken"
     pub.disconnect()
     stuck.close()
+
+
+@pytest.mark.parametrize("workers", WORKERS)
+def test_drop_oldest_keeps_the_newest_and_acknowledges(broker, workers):
+    """queue_full_policy drop_oldest: each message meeting a full queue drops the oldest
+    queued one (never the one in flight), so every publisher is acknowledged truthfully (0x00
+    to MQTT 5, a PUBACK to 3.1.1) and the queue keeps the newest messages; the drops are
+    counted as queue_oldest, none as queue_full."""
+    b = broker(*config(workers, "max_queued_messages 3", "queue_full_policy drop_oldest"))
+    sub_id = pick_id("old-sub", 1, workers)
+    sub = RawClient(b.port, 5)
+    sub.connect(sub_id, props={rm.RECEIVE_MAXIMUM: 1})
+    sub.subscribe(("old/t", 1))
+    pub = RawClient(b.port, 5)
+    pub.connect(pick_id("old-pub", 0, workers))
+    v4 = RawClient(b.port, 4)
+    v4.connect(pick_id("old-v4", 0, workers))
+    assert publish_rc(pub, "old/t", 1, b"m0", pid=1) == 0
+    first = sub.recv_publish(ack=False)  # in flight, not acknowledged yet
+    assert first.payload == b"m0"
+    for i in range(1, 10):
+        if i % 2:
+            assert publish_rc(pub, "old/t", 1, b"m%d" % i, pid=i + 1) == rm.RC_SUCCESS
+        else:
+            assert v4.publish("old/t", b"m%d" % i, qos=1, pid=i + 1).type == rm.PUBACK
+    sub.ack(first)
+    got = drain_publishes(sub, window=1.0)
+    assert [m.payload for m in got] == [b"m7", b"m8", b"m9"]
+    wait_sys(b.port, DROP_OLDEST, 6)
+    wait_sys(b.port, DROP_FULL, 0)
+    wait_sys(b.port, REFUSED_FULL, 0)
+    sub.disconnect()
 
 
 @pytest.mark.parametrize("workers", WORKERS)

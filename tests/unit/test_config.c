@@ -1082,6 +1082,30 @@ persistence_keys(void **state)
 }
 
 static void
+queue_full_policy_key(void **state)
+{
+    struct config c;
+    char err[256];
+
+    config_defaults(&c);
+    assert_false(c.queue_full_drop_oldest); /* refuse */
+    const char *text = "queue_full_policy drop_oldest\n";
+    assert_int_equal(config_load_buffer("petrel.conf", text, strlen(text), &c, err, sizeof(err),
+                                        NULL),
+                     0);
+    assert_true(c.queue_full_drop_oldest);
+    text = "queue_full_policy refuse\n";
+    assert_int_equal(config_load_buffer("petrel.conf", text, strlen(text), &c, err, sizeof(err),
+                                        NULL),
+                     0);
+    assert_false(c.queue_full_drop_oldest);
+    config_fini(&c);
+    expect_error("queue_full_policy drop_newest\n",
+                 "petrel.conf:1: queue_full_policy: 'drop_newest' is not 'refuse' or "
+                 "'drop_oldest'");
+}
+
+static void
 bridge_keys_only_after_connection(void **state)
 {
     expect_warnings("connection cloud\n"
@@ -1292,6 +1316,7 @@ main(void)
         cmocka_unit_test(other_mosquitto_keys_are_ignored_with_a_warning),
         cmocka_unit_test(tls_and_websocket_keys_belong_to_their_listener),
         cmocka_unit_test(bridge_keys_only_after_connection),
+        cmocka_unit_test(queue_full_policy_key),
         cmocka_unit_test(unknown_keys_are_errors),
         cmocka_unit_test(per_listener_security_settings_keep_the_strictest),
         cmocka_unit_test(comments_blanks_and_crlf),

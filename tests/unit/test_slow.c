@@ -106,6 +106,28 @@ queue_full_flag(void **state)
 }
 
 static void
+drop_oldest_makes_room_instead_of_refusing(void **state)
+{
+    struct slow_limits l = limits;
+    struct slow_backlog by_count = backlog(0, 10, 100), by_bytes = backlog(0, 3, 950);
+    struct slow_backlog empty = backlog(0, 0, 0);
+
+    l.drop_oldest = true;
+    assert_int_equal(slow_judge(&l, &by_count, 1, 1), SLOW_DROP_OLDEST);
+    assert_int_equal(slow_judge(&l, &by_bytes, 2, 51), SLOW_DROP_OLDEST);
+    assert_int_equal(slow_judge(&l, &by_bytes, 1, 50), SLOW_ACCEPT);
+    /* Nothing left to drop: a message over the byte limit on its own is still refused. */
+    assert_int_equal(slow_judge(&l, &empty, 1, 1001), SLOW_FULL);
+    /* QoS 0 still gives way first. */
+    assert_int_equal(slow_judge(&l, &by_count, 0, 1), SLOW_DROP_QOS0);
+    /* The queue never refuses, so other workers never see it full. */
+    assert_false(slow_queue_full(&l, 10, 1000));
+    assert_false(slow_queue_over(&l, 10, 1000));
+    assert_true(slow_queue_over(&l, 11, 0));
+    assert_true(slow_queue_over(&l, 0, 1001));
+}
+
+static void
 stall_needs_a_whole_period_without_progress(void **state)
 {
     struct slow_stall st;
@@ -162,6 +184,7 @@ main(void)
         cmocka_unit_test(qos1_refused_when_queue_full),
         cmocka_unit_test(zero_means_no_limit),
         cmocka_unit_test(queue_full_flag),
+        cmocka_unit_test(drop_oldest_makes_room_instead_of_refusing),
         cmocka_unit_test(stall_needs_a_whole_period_without_progress),
         cmocka_unit_test(stall_clock_restarts_on_progress),
         cmocka_unit_test(stall_clock_restarts_when_output_empties),

@@ -86,7 +86,7 @@ on_accept(void *ud, struct listener *li, int fd, const char *peer)
         return;
     }
     if (lc->cfg->protocol == LISTENER_HTTP)
-        api_accept(w->api, fd, t, peer);
+        api_accept(w->api, fd, t, peer, lc->cfg);
     else
         hub_accept(w->hub, fd, t, peer, lc->cfg);
 }

@@ -42,8 +42,10 @@ void api_set_tokens(struct api *a, struct tokens *t);
 struct api_worker *api_worker_new(struct api *a, struct hub *h, unsigned index,
                                   struct conn_pool *pool);
 void api_worker_free(struct api_worker *w);
-/* Serve an accepted socket of an HTTP listener (takes fd and t). */
-void api_accept(struct api_worker *w, int fd, struct transport *t, const char *peer);
+/* Serve an accepted socket of HTTP listener `li` (takes fd and t), unless the connection
+ * limits refuse it (max_connection_rate, the listener's max_connections, memory_limit). */
+void api_accept(struct api_worker *w, int fd, struct transport *t, const char *peer,
+                const struct config_listener *li);
 /* Periodic work (idle connections); from the worker's tick. */
 void api_worker_tick(struct api_worker *w);
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api/internal.h"
 #include "base/xalloc.h"
@@ -136,7 +137,8 @@ api_client_delete(struct api_ctx *ctx, const char *id)
     struct slice s = slice_cstr(id);
     char v[8];
     bool discard = http_query_param(ctx->req->query, "discard", v, sizeof(v)) &&
-                   (strcmp(v, "true") == 0 || strcmp(v, "1") == 0 || v[0] == '\0');
+                   (strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0 ||
+                    strcasecmp(v, "yes") == 0 || v[0] == '\0');
 
     ask(ctx, &s, 1, discard ? APP_Q_KICK_DISCARD : APP_Q_KICK, delete_done, discard);
 }

@@ -46,6 +46,8 @@ struct http_server {
     struct conn_pool *pool;
     struct http_limits limits;
     http_handler_fn *handler;
+    http_head_check_fn *head_check;
+    http_close_fn *close_hook;
     void *ud;
     struct list conns;      /* struct http_conn */
     struct list exchanges;  /* with the handler, the gone ones included */
@@ -56,6 +58,7 @@ enum http_pause { HTTP_RUN = 0, HTTP_HEAD_DONE, HTTP_MESSAGE_DONE };
 struct http_conn {
     struct http_server *s;
     struct conn *conn;
+    void *tag;                   /* for the close hook */
     struct list link;            /* in s->conns */
     http_parser parser;
     struct http_exchange *x;     /* the request being read or with the handler, or NULL */
@@ -237,8 +240,27 @@ write_answer(struct conn *c, const struct answer *a)
     return 0;
 }
 
-/* Answer with a JSON error and close: the layer's own refusals. `why` holds no character that
- * JSON would need escaped. The request being read, if any, is dropped. */
+/* Answer with a JSON error and close. `code` and `why` hold no character that JSON would need
+ * escaped. The request being read, if any, is dropped. */
+static void
+refuse(struct http_conn *hc, int status, const char *code, const char *why, const char *headers)
+{
+    char body[256];
+    int n = snprintf(body, sizeof(body), "{\"code\":\"%s\",\"message\":\"%s\"}", code, why);
+
+    if (n >= (int)sizeof(body))
+        n = (int)sizeof(body) - 1;
+    struct answer a = {.status = status, .content_type = "application/json", .body = body,
+                       .len = (size_t)n, .headers = headers, .close = true};
+    write_answer(hc->conn, &a);
+    if (hc->x && !hc->x->with_handler) {
+        exchange_free(hc->x);
+        hc->x = NULL;
+    }
+    conn_close(hc->conn);
+}
+
+/* The layer's own refusals. */
 static void
 fail(struct http_conn *hc, int status, const char *why)
 {
@@ -246,19 +268,8 @@ fail(struct http_conn *hc, int status, const char *why)
                        : status == 431 ? "header_too_large"
                        : status == 505 ? "version_not_supported"
                                        : "bad_request";
-    char body[256];
-    int n = snprintf(body, sizeof(body), "{\"code\":\"%s\",\"message\":\"%s\"}", code, why);
 
-    if (n >= (int)sizeof(body))
-        n = (int)sizeof(body) - 1;
-    struct answer a = {.status = status, .content_type = "application/json", .body = body,
-                       .len = (size_t)n, .close = true};
-    write_answer(hc->conn, &a);
-    if (hc->x && !hc->x->with_handler) {
-        exchange_free(hc->x);
-        hc->x = NULL;
-    }
-    conn_close(hc->conn);
+    refuse(hc, status, code, why, NULL);
 }
 
 /* --------------------------------------------------------------------- parser callbacks */
@@ -588,6 +599,25 @@ judge_head(struct http_conn *hc)
     }
     x->req.method = method_of(p);
     x->is_head = x->req.method == HTTP_M_HEAD;
+    if (hc->s->head_check) {
+        trim_end(&x->auth);
+        if (buf_terminate(&x->auth) != 0) {
+            conn_close(hc->conn);
+            return -1;
+        }
+        struct http_request head = {
+            .method = x->req.method,
+            .path = (const char *)x->path.p,
+            .query = x->req.query,
+            .authorization = x->has_auth ? (const char *)x->auth.p : NULL,
+            .peer = x->peer,
+        };
+        struct http_refusal r = {0};
+        if (!hc->s->head_check(hc->s->ud, &head, &r)) {
+            refuse(hc, r.status, r.code, r.message, r.headers);
+            return -1;
+        }
+    }
     trim_end(&x->expect);
     /* An HTTP/1.0 client's expectation is ignored [RFC 9110 10.1.1]. */
     if ((declared || chunked) && p->http_minor >= 1 && field_is(&x->expect, "100-continue")) {
@@ -640,6 +670,16 @@ parse_error(struct http_conn *hc, enum http_errno e)
         fail(hc, 400, http_errno_description(e));
 }
 
+/* So many answers wait to be written that no further request is parsed for now (the tick
+ * resumes once they have drained). */
+static bool
+output_full(const struct http_conn *hc)
+{
+    size_t max = hc->s->limits.max_out;
+
+    return max && conn_out_pending(hc->conn) > max;
+}
+
 /* Parse what the input holds, up to the next request given to the handler. */
 static void
 process(struct http_conn *hc)
@@ -649,7 +689,7 @@ process(struct http_conn *hc)
 
     hc->in_process = true;
     while (in->len > 0 && !conn_is_closing(hc->conn) && !hc->finishing &&
-           !(hc->x && hc->x->with_handler)) {
+           !(hc->x && hc->x->with_handler) && !output_full(hc)) {
         bool in_head = !hc->head_done;
         size_t n = in->len;
         if (in_head && n > lim->max_head + 1 - hc->head_len)
@@ -696,7 +736,7 @@ http_on_input(void *ud, struct conn *c)
         buf_consume(conn_in(c), conn_in(c)->len);
         return;
     }
-    if (hc->x && hc->x->with_handler) {
+    if ((hc->x && hc->x->with_handler) || output_full(hc)) {
         /* pipelined requests wait, but not without bound */
         if (conn_in(c)->len > hc->s->limits.max_head + hc->s->limits.max_body + HTTP_AHEAD_SLACK)
             conn_close(c);
@@ -716,6 +756,8 @@ http_on_close(void *ud, struct conn *c)
         x->hc = NULL; /* gone: the handler's http_respond frees it */
     else if (x)
         exchange_free(x);
+    if (hc->s->close_hook)
+        hc->s->close_hook(hc->s->ud, hc->tag);
     list_remove(&hc->link);
     free(hc);
 }
@@ -778,6 +820,8 @@ http_server_free(struct http_server *s)
         conn_close(hc->conn);
         if (hc->x && !hc->x->with_handler)
             exchange_free(hc->x);
+        if (s->close_hook)
+            s->close_hook(s->ud, hc->tag);
         list_remove(&hc->link);
         free(hc);
     }
@@ -789,15 +833,30 @@ http_server_free(struct http_server *s)
 }
 
 void
-http_accept(struct http_server *s, int fd, struct transport *t, const char *peer)
+http_server_set_head_check(struct http_server *s, http_head_check_fn *fn)
+{
+    s->head_check = fn;
+}
+
+void
+http_server_set_close_hook(struct http_server *s, http_close_fn *fn)
+{
+    s->close_hook = fn;
+}
+
+void
+http_accept(struct http_server *s, int fd, struct transport *t, const char *peer, void *tag)
 {
     struct http_conn *hc = xcalloc(1, sizeof(*hc));
 
     hc->s = s;
+    hc->tag = tag;
     http_parser_init(&hc->parser, HTTP_REQUEST);
     hc->parser.data = hc;
     hc->last_active = clock_now_ms();
     if (!(hc->conn = conn_new(s->pool, fd, t, peer, &http_ops, hc))) {
+        if (s->close_hook)
+            s->close_hook(s->ud, tag);
         free(hc);
         return;
     }
@@ -807,18 +866,21 @@ http_accept(struct http_server *s, int fd, struct transport *t, const char *peer
 void
 http_server_tick(struct http_server *s, uint64_t now_ms)
 {
-    struct list *pos;
+    struct list *pos, *tmp;
     uint64_t idle = s->limits.idle_timeout_ms;
 
-    if (idle == 0)
-        return;
-    list_for_each(pos, &s->conns)
+    list_for_each_safe(pos, tmp, &s->conns)
     {
         struct http_conn *hc = list_entry(pos, struct http_conn, link);
         if (hc->x && hc->x->with_handler)
             continue; /* the wait is ours, not the client's */
-        if (now_ms > hc->last_active && now_ms - hc->last_active >= idle)
+        if (idle && now_ms > hc->last_active && now_ms - hc->last_active >= idle) {
             conn_close(hc->conn);
+            continue;
+        }
+        /* Requests held back while answers drained: their turn, now that they have. */
+        if (!hc->in_process && !hc->finishing && conn_in(hc->conn)->len > 0 && !output_full(hc))
+            process(hc);
     }
 }
 

@@ -50,7 +50,25 @@ struct http_limits {
     size_t max_head;              /* request line and headers, bytes (431 beyond) */
     size_t max_body;              /* bytes (413 beyond) */
     uint32_t idle_timeout_ms;     /* a connection with no request in progress closes after */
+    /* Answers waiting to be written beyond which no further request is parsed (a client that
+     * pipelines requests and never reads cannot make the output grow without bound). */
+    size_t max_out;
 };
+
+/* A refusal decided from a request's head: the layer answers it with the JSON body
+ * {"code": code, "message": message} and `headers` (extra lines, or NULL), then closes the
+ * connection without reading the body. Strings are static. */
+struct http_refusal {
+    int status;
+    const char *code;
+    const char *message;
+    const char *headers;
+};
+
+/* Judge a request by its head (method, path, query, authorization, peer; no body yet):
+ * return true to read on, or false with *out filled. */
+typedef bool http_head_check_fn(void *ud, const struct http_request *head,
+                                struct http_refusal *out);
 
 struct http_server;
 struct http_exchange;             /* one request waiting for its response */
@@ -61,12 +79,22 @@ typedef void http_handler_fn(void *ud, struct http_exchange *x, const struct htt
 /* A server on `pool`'s loop (borrowed; one per worker). */
 struct http_server *http_server_new(struct conn_pool *pool, const struct http_limits *limits,
                                     http_handler_fn *handler, void *ud);
+/* Check every request's head with `fn` before its body is read (e.g. its credentials, so
+ * that nobody unknown can make the server hold a body). */
+void http_server_set_head_check(struct http_server *s, http_head_check_fn *fn);
+
 /* Closes every connection of the server; exchanges not yet answered are freed (a later
  * http_respond on one is not allowed). */
 void http_server_free(struct http_server *s);
 
-/* Serve an accepted socket; takes `fd` and `t` (NULL: plain TCP). `peer` is copied. */
-void http_accept(struct http_server *s, int fd, struct transport *t, const char *peer);
+/* Serve an accepted socket; takes `fd` and `t` (NULL: plain TCP). `peer` is copied; `tag` is
+ * handed to the close hook when the connection ends. */
+void http_accept(struct http_server *s, int fd, struct transport *t, const char *peer,
+                 void *tag);
+
+/* Call `fn(ud, tag)` when a connection ends (e.g. to count connections per listener). */
+typedef void http_close_fn(void *ud, void *tag);
+void http_server_set_close_hook(struct http_server *s, http_close_fn *fn);
 
 /* Close connections idle beyond the limit; call periodically (e.g. from the hub's tick) with
  * clock_now_ms(). Idle: no byte received and no answer sent for that long, while no request

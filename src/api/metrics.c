@@ -1,7 +1,7 @@
 /*
  * metrics.c - GET /metrics in the Prometheus text exposition format (version 0.0.4), and the
  * health checks GET /healthz (the worker answers: it is alive) and GET /readyz (it can take
- * work: not shutting down and the store accepting writes).
+ * work: the store accepts writes and memory is below 90 % of memory_limit).
  *
  * Counters are the hubs' snapshots, refreshed every tick (250 ms), so a reading may trail the
  * traffic by that much. Names follow Prometheus conventions: `_total` for counters, base
@@ -75,10 +75,10 @@ api_metrics(struct api_ctx *ctx)
     by_qos(&b, "petrel_messages_received_total", "PUBLISH packets received from clients.",
            m.msgs_received);
     by_qos(&b, "petrel_messages_sent_total", "PUBLISH packets sent to clients.", m.msgs_sent);
-    one(&b, "petrel_received_bytes_total", "counter", "Bytes read from MQTT connections.",
-        m.bytes_in);
-    one(&b, "petrel_sent_bytes_total", "counter", "Bytes written to MQTT connections.",
-        m.bytes_out);
+    one(&b, "petrel_received_bytes_total", "counter",
+        "Bytes read from client connections (MQTT and HTTP).", m.bytes_in);
+    one(&b, "petrel_sent_bytes_total", "counter",
+        "Bytes written to client connections (MQTT and HTTP).", m.bytes_out);
     one(&b, "petrel_api_messages_published_total", "counter",
         "Messages published through the HTTP API.", m.api_published);
     one(&b, "petrel_p2p_routed_total", "counter",
@@ -178,6 +178,8 @@ api_readyz(struct api_ctx *ctx)
     app_metrics_read(ctx->w->api->hubs, &m);
     if (m.store_full)
         why = "store full";
+    else if (m.memory_level != 0)
+        why = "memory above 90 % of memory_limit";
     app_metrics_fini(&m);
     if (why)
         api_reply_json(ctx->x, 503, json_pack("{s:s, s:s}", "status", "not ready", "reason", why));

@@ -83,6 +83,19 @@ put_bytes_prop(struct buf *b, uint8_t id, const void *p, size_t len)
     return buf_append(b, head, 3) == 0 && buf_append(b, p, len) == 0 ? 0 : -1;
 }
 
+/* A User Property: its id, then key and value as UTF-8 strings, each with a 16-bit length
+ * (MQTT 5 section 2.2.2.2). Both lengths are checked: a longer value would run into the
+ * next property. */
+static int
+put_user_prop(struct buf *b, const char *k, size_t k_len, const char *v, size_t v_len)
+{
+    uint8_t vlen[2] = {(uint8_t)(v_len >> 8), (uint8_t)v_len};
+
+    if (v_len > 65535 || put_bytes_prop(b, MQTT_PROP_USER, k, k_len) != 0)
+        return -1;
+    return buf_append(b, vlen, 2) == 0 && buf_append(b, v, v_len) == 0 ? 0 : -1;
+}
+
 #define FAIL(e, st, c, ...)                                                                     \
     do {                                                                                        \
         (e)->status = (st);                                                                     \
@@ -103,13 +116,9 @@ user_properties(json_t *v, struct buf *props, struct pub_error *e)
         {
             if (!json_is_string(val))
                 FAIL(e, 400, "invalid_argument", "user_properties values must be strings");
-            if (put_bytes_prop(props, MQTT_PROP_USER, k, strlen(k)) != 0 ||
-                buf_append(props, (const uint8_t[]){(uint8_t)(json_string_length(val) >> 8),
-                                                    (uint8_t)json_string_length(val)},
-                           2) != 0 ||
-                buf_append(props, json_string_value(val), json_string_length(val)) != 0)
-                FAIL(e, 400, "invalid_argument", "a user property is too long");
-            /* put_bytes_prop wrote the id and the key; the value follows without an id. */
+            if (put_user_prop(props, k, strlen(k), json_string_value(val),
+                              json_string_length(val)) != 0)
+                FAIL(e, 400, "invalid_argument", "a user property key or value is over 65535 bytes");
         }
         return 0;
     }
@@ -121,13 +130,9 @@ user_properties(json_t *v, struct buf *props, struct pub_error *e)
         if (!json_is_array(val) || json_array_size(val) != 2 || !json_is_string(pk) ||
             !json_is_string(pv))
             FAIL(e, 400, "invalid_argument", "user_properties[%zu] must be [key, value]", i);
-        if (put_bytes_prop(props, MQTT_PROP_USER, json_string_value(pk), json_string_length(pk)) !=
-                0 ||
-            buf_append(props, (const uint8_t[]){(uint8_t)(json_string_length(pv) >> 8),
-                                                (uint8_t)json_string_length(pv)},
-                       2) != 0 ||
-            buf_append(props, json_string_value(pv), json_string_length(pv)) != 0)
-            FAIL(e, 400, "invalid_argument", "a user property is too long");
+        if (put_user_prop(props, json_string_value(pk), json_string_length(pk),
+                          json_string_value(pv), json_string_length(pv)) != 0)
+            FAIL(e, 400, "invalid_argument", "a user property key or value is over 65535 bytes");
     }
     return 0;
 }

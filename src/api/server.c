@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "api/internal.h"
 #include "auth/auth.h"
@@ -23,6 +25,9 @@
 /* Request heads and bodies: the body limit is the configuration's; heads stay small. */
 #define HTTP_MAX_HEAD (16u * 1024)
 #define HTTP_IDLE_TIMEOUT_MS 60000u
+/* Answers waiting for a client beyond which its further requests wait (pipelining clients that
+ * do not read). */
+#define HTTP_MAX_OUT (1024u * 1024)
 
 void
 api_reply_json(struct http_exchange *x, int status, json_t *body)
@@ -314,7 +319,44 @@ on_request(void *ud, struct http_exchange *x, const struct http_request *req)
 {
     struct api_ctx ctx = {.w = ud, .x = x, .req = req};
 
+    app_sync(ctx.w->hub);
     route(&ctx);
+}
+
+/* Before a body is read: only the health checks may come without a known key, so nobody
+ * unknown can make the broker hold request bodies. Whether the key may do what it asks (and
+ * within its budget) is judged with the whole request. */
+static bool
+check_head(void *ud, const struct http_request *head, struct http_refusal *out)
+{
+    struct api_worker *w = ud;
+    const char *h = head->authorization;
+    size_t index;
+
+    if (strcmp(head->path, "/healthz") == 0 || strcmp(head->path, "/readyz") == 0)
+        return true;
+    if (h && strncasecmp(h, "Bearer ", 7) == 0) {
+        h += 7;
+        while (*h == ' ')
+            h++;
+        if (api_keys_find(&worker_keys(w)->keys, h, &index))
+            return true;
+    }
+    *out = (struct http_refusal){
+        .status = 401,
+        .code = "unauthorized",
+        .message = h ? "unknown API key" : "an API key is needed (Authorization: Bearer KEY)",
+        .headers = "WWW-Authenticate: Bearer realm=\"petrel\"\r\n",
+    };
+    return false;
+}
+
+static void
+on_conn_closed(void *ud, void *tag)
+{
+    struct api_worker *w = ud;
+
+    app_release(w->hub, tag);
 }
 
 int
@@ -382,6 +424,7 @@ api_worker_new(struct api *a, struct hub *h, unsigned index, struct conn_pool *p
         .max_head = HTTP_MAX_HEAD,
         .max_body = a->cfg->http_max_body,
         .idle_timeout_ms = HTTP_IDLE_TIMEOUT_MS,
+        .max_out = HTTP_MAX_OUT,
     };
 
     w->api = a;
@@ -389,6 +432,8 @@ api_worker_new(struct api *a, struct hub *h, unsigned index, struct conn_pool *p
     w->index = index;
     list_init(&w->calls);
     w->http = http_server_new(pool, &lim, on_request, w);
+    http_server_set_head_check(w->http, check_head);
+    http_server_set_close_hook(w->http, on_conn_closed);
     return w;
 }
 
@@ -414,9 +459,16 @@ api_worker_free(struct api_worker *w)
 }
 
 void
-api_accept(struct api_worker *w, int fd, struct transport *t, const char *peer)
+api_accept(struct api_worker *w, int fd, struct transport *t, const char *peer,
+           const struct config_listener *li)
 {
-    http_accept(w->http, fd, t, peer);
+    if (!app_admit(w->hub, peer, li)) {
+        if (t)
+            t->ops->free(t);
+        close(fd);
+        return;
+    }
+    http_accept(w->http, fd, t, peer, (void *)li);
 }
 
 void

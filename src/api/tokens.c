@@ -71,7 +71,9 @@ api_token_create(struct api_ctx *ctx)
         return;
     }
     if (rc != 0) {
-        api_reply_error(ctx->x, 503, "unavailable", "cannot issue a token now");
+        api_reply_error(ctx->x, 503, rc == -ENOSPC ? "quota_exceeded" : "store_failed",
+                        "cannot issue a token now (the table or the disk is full, or the "
+                        "store failed)");
         return;
     }
     api_reply_json(ctx->x, 200, json_pack("{s:s, s:I}", "token", token, "expires_at",
@@ -83,8 +85,15 @@ api_token_delete(struct api_ctx *ctx, const char *token)
 {
     struct tokens *t = ctx->w->api->tokens;
 
-    if (!t || tokens_revoke(t, token) != 0) {
+    int rc = t ? tokens_revoke(t, token) : -ENOENT;
+    if (rc == -ENOENT) {
         api_reply_error(ctx->x, 404, "not_found", "no such token");
+        return;
+    }
+    if (rc != 0) {
+        api_reply_error(ctx->x, 503, "store_failed",
+                        "revoked, but the store could not record it: the token may come back "
+                        "after a restart");
         return;
     }
     api_reply_json(ctx->x, 200, json_pack("{s:b}", "revoked", 1));

@@ -23,13 +23,19 @@
 #include "session/app.h"
 #include "session/internal.h"
 
-static int64_t
-wall_ms(void)
+int64_t
+app_wall_ms(void)
 {
     struct timespec ts;
 
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+app_sync(struct hub *h)
+{
+    mailbox_poll(h->inbox);
 }
 
 /* ---- publish ---- */
@@ -167,7 +173,7 @@ fill_info(struct hub *h, struct session *s, struct app_client_info *info)
     info->queued = s->n_queued;
     info->inflight = s->n_inflight;
     if (c) {
-        info->connected_since = wall_ms() - (int64_t)(h->now - c->connected_at);
+        info->connected_since = c->connack_wall_ms;
         info->connection_id = c->conn_id;
         snprintf(info->address, sizeof(info->address), "%s", conn_peer(c->conn));
     }
@@ -331,6 +337,38 @@ app_dispose_item(struct hub_item *it)
     answered(q);
 }
 
+/* ---- application connections ---- */
+
+bool
+app_admit(struct hub *h, const char *peer, const struct config_listener *li)
+{
+    _Atomic size_t *count = &h->all->listener_conns[li - h->cfg->listeners];
+
+    h->now = clock_now_ms();
+    if (!overload_accept(h, peer))
+        return false;
+    if (overload_level(h) != MEM_OK) {
+        h->stats.conns_mem_refused++;
+        return false;
+    }
+    if (li->max_connections >= 0 &&
+        atomic_fetch_add_explicit(count, 1, memory_order_relaxed) >= (size_t)li->max_connections) {
+        atomic_fetch_sub_explicit(count, 1, memory_order_relaxed);
+        h->stats.conns_full_refused++;
+        return false;
+    }
+    if (li->max_connections < 0)
+        atomic_fetch_add_explicit(count, 1, memory_order_relaxed);
+    return true;
+}
+
+void
+app_release(struct hub *h, const struct config_listener *li)
+{
+    atomic_fetch_sub_explicit(&h->all->listener_conns[li - h->cfg->listeners], 1,
+                              memory_order_relaxed);
+}
+
 /* ---- counters ---- */
 
 void
@@ -429,20 +467,20 @@ publish_event(struct client *c, const char *what, json_t *body)
 {
     struct hub *h = c->hub;
     struct session *s = c->sess;
-    char topic[512];
+    size_t cap = sizeof("$SYS/brokers//clients//disconnected") + sizeof(h->all->node) + s->id_len;
+    char *topic = xmalloc(cap);
 
     json_object_set_new(body, "client_id", json_stringn(s->id, s->id_len));
     json_object_set_new(body, "connection_id", json_integer((json_int_t)c->conn_id));
     json_object_set_new(body, "address", json_string(conn_peer(c->conn)));
-    json_object_set_new(body, "time_ms", json_integer(wall_ms()));
+    json_object_set_new(body, "time_ms", json_integer(app_wall_ms()));
     json_object_set_new(body, "protocol_version", json_integer(c->version));
-    int n = snprintf(topic, sizeof(topic), "$SYS/brokers/%s/clients/%.*s/%s", h->all->node,
+    int n = snprintf(topic, cap, "$SYS/brokers/%s/clients/%.*s/%s", h->all->node,
                      (int)s->id_len, s->id, what);
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     /* A client ID with a wildcard character cannot be part of a topic name. */
-    if (text && n > 0 && (size_t)n < sizeof(topic) &&
-        mqtt_topic_name_valid(slice_make(topic, (size_t)n))) {
+    if (text && n > 0 && (size_t)n < cap && mqtt_topic_name_valid(slice_make(topic, (size_t)n))) {
         struct msg *m = msg_new(slice_make(topic, (size_t)n), slice_cstr(text), NULL, 0, false,
                                 0, h->now);
         if (m) {
@@ -451,6 +489,7 @@ publish_event(struct client *c, const char *what, json_t *body)
         }
     }
     free(text);
+    free(topic);
 }
 
 void

@@ -22,6 +22,11 @@ struct hub;
 struct hubs;
 struct auth_identity;
 
+/* Take in what other hubs have posted to h so far, before acting on a request: a client's
+ * CONNACK or SUBACK was sent only once its change was posted, so an application that heard
+ * of it from the client finds it applied (as client.c does before each read). */
+void app_sync(struct hub *h);
+
 /* ---- publish ---- */
 
 struct app_message {
@@ -99,6 +104,15 @@ const struct app_client_info *app_query_info(const struct app_query *q, size_t i
 /* After `done`; or before it, when the requester goes away (the answers still on their way
  * are then dropped when they arrive). */
 void app_query_free(struct app_query *q);
+
+/* ---- application connections ---- */
+
+/* May an HTTP connection from `peer` come in on listener `li`? The limits MQTT connections
+ * have apply: max_connection_rate, the listener's max_connections (counted until
+ * app_release) and memory_limit (nothing new from 90 %). Counts its refusals. */
+struct config_listener;
+bool app_admit(struct hub *h, const char *peer, const struct config_listener *li);
+void app_release(struct hub *h, const struct config_listener *li);
 
 /* ---- counters ---- */
 

@@ -270,6 +270,7 @@ struct client {
     uint64_t hold_first;          /* the first batch it waits for, 0: not held */
     uint64_t hold_last;           /* the last batch it waits for */
     uint64_t conn_id;             /* unique per connection, set at CONNACK */
+    int64_t connack_wall_ms;      /* when CONNACK 0 was sent, unix ms (presence) */
     const char *end_reason;       /* why it ended (static text), NULL: the socket closed */
     bool fence_wait;              /* output held until persist_fence completes (persist.c) */
     struct list token_link;       /* hub->token_clients while it holds tokens */
@@ -509,6 +510,8 @@ void persist_tick(struct hub *h);
 
 /* ---- app.c ---- */
 struct app_query;
+/* Now, in unix ms. */
+int64_t app_wall_ms(void);
 /* OP_APP_QUERY and OP_APP_ANSWER (hub.c). */
 void app_on_item(struct hub *h, struct hub_item *it);
 /* An item of either kind that will never be handled (shutdown). */

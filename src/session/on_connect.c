@@ -188,7 +188,9 @@ attach_session(struct client *c, struct slice id, const struct mqtt_connect *cn,
         list_remove(&s->offline_link);
         s->expire_at = 0;
     }
-    if (s && cn->clean_start) {
+    /* A session an application asked to discard (its old connection not closed yet) is
+     * not resumed either. */
+    if (s && (cn->clean_start || s->discard)) {
         sess_destroy(s); /* [MQTT-3.1.2-4] discard the old session */
         s = NULL;
     }
@@ -330,6 +332,7 @@ on_connect(struct client *c, uint8_t flags, struct slice body)
         persist_fence(c);
     write_connack(c, &cn, present, assigned_id, keepalive_changed, s->expiry);
     c->conn_id = atomic_fetch_add_explicit(&h->all->next_conn_id, 1, memory_order_relaxed) + 1;
+    c->connack_wall_ms = app_wall_ms();
     log_info("client connected client=%s addr=%s version=%u clean=%d keepalive=%u", s->id,
              conn_peer(c->conn), cn.version, cn.clean_start, c->keepalive);
     app_event_connected(c);

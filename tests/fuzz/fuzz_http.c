@@ -157,7 +157,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     h.cli = sv[1];
     buf_init(&h.rx);
     h.s = http_server_new(&h.pool, &lim, handler, &h);
-    http_accept(h.s, sv[0], NULL, "127.0.0.1:1");
+    http_accept(h.s, sv[0], NULL, "127.0.0.1:1", NULL);
 
     send_all(h.cli, stream, cut);
     step(&h);

@@ -477,3 +477,83 @@ def test_sighup_reloads_the_key_file(api, tmp_path):
     b.signal(signal.SIGHUP)
     wait_for(lambda: "previous API keys stay in force" in b.log(), what="the refusal")
     assert http_call(hp, "GET", "/api/v1/clients/x", key="new-key-0123456789abcdef")[0] == 200
+
+
+# ----------------------------------------------------------------------- hostile clients
+
+def rss_kib(pid):
+    for line in open("/proc/%d/status" % pid):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def test_unknown_key_is_refused_before_the_body(api):
+    """Only the head of a 4 MiB request is sent, without a key: the answer comes at once and
+    the connection closes, so no body is ever held for an unknown client."""
+    b, hp = api()
+    with socket.create_connection(("127.0.0.1", hp), timeout=scaled(5)) as s:
+        s.sendall(b"POST /api/v1/publish HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Length: 4194304\r\n\r\n")
+        answer = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 401 ")
+    assert b'"code":"unauthorized"' in answer
+
+
+def test_pipelining_without_reading_does_not_grow_memory(api):
+    """A client that sends a flood of pipelined requests and reads nothing: the broker stops
+    parsing its requests once 1 MiB of answers waits, then closes it when its input passes
+    the bound; a well-behaved client is served throughout."""
+    b, hp = api()
+    before = rss_kib(b.pid)
+    req = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    s = socket.create_connection(("127.0.0.1", hp), timeout=scaled(5))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sent = 0
+    s.settimeout(0.5)
+    try:
+        for _ in range(2000):  # at most 2000 x 32 KiB = 64 MiB offered
+            s.sendall(req * 1000)
+            sent += len(req) * 1000
+    except (socket.timeout, BrokenPipeError, ConnectionResetError):
+        pass
+    assert http_call(hp, "GET", "/healthz", key=None)[0] == 200
+    grown = rss_kib(b.pid) - before
+    assert grown < 40 * 1024, "RSS grew by %d KiB after %d bytes of requests" % (grown, sent)
+    s.close()
+
+
+def test_http_connections_count_against_the_listener_limit(broker, tmp_path):
+    b = broker(*api_config(tmp_path), "max_connections 2")  # in the HTTP listener's section
+    hp = http_port(b)
+    held = [http.client.HTTPConnection("127.0.0.1", hp, timeout=scaled(5)) for _ in range(2)]
+    for c in held:  # an answer on each: both are accepted and counted
+        assert http_call(hp, "GET", "/healthz", key=None, conn=c)[0] == 200
+    with socket.create_connection(("127.0.0.1", hp), timeout=scaled(5)) as third:
+        assert third.recv(16) == b""  # closed at accept
+    for c in held:
+        c.close()
+    wait_for(lambda: http_call(hp, "GET", "/healthz", key=None)[0] == 200,
+             what="a connection to be admitted again")
+
+
+def test_user_property_value_over_65535_bytes_is_refused(api):
+    """A value's length must fit the property's 16-bit length (MQTT 5 section 1.5.7): a longer
+    one is refused, never truncated into the next property."""
+    b, hp = api()
+    sub = connect(b.port, "up-sub")
+    sub.subscribe("up/#")
+    st, _, body = http_call(hp, "POST", "/api/v1/publish",
+                            {"topic": "up/x", "user_properties": {"k": "v" * 65536}})
+    assert (st, body["code"]) == (400, "invalid_argument")
+    st, _, body = http_call(hp, "POST", "/api/v1/publish",
+                            {"topic": "up/x", "user_properties": {"k": "v" * 65535}})
+    assert st == 200
+    m = sub.expect_message()
+    assert m.properties.UserProperty == [("k", "v" * 65535)]
+    sub.disconnect()

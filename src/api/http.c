@@ -582,20 +582,24 @@ process(struct http_conn *hc)
 {
     const struct http_limits *lim = &hc->s->limits;
     struct buf *in = conn_in(hc->conn);
+    /* Parsed bytes are dropped from the input once, at the end: consuming each request as it
+     * is parsed would move the rest of a long pipeline every time. */
+    size_t off = 0;
 
     hc->in_process = true;
-    while (in->len > 0 && !conn_is_closing(hc->conn) && !hc->finishing &&
+    while (off < in->len && !conn_is_closing(hc->conn) && !hc->finishing &&
            !(hc->x && hc->x->with_handler) && !output_full(hc)) {
         bool in_head = !hc->head_done;
-        size_t n = in->len;
+        size_t n = in->len - off;
         if (in_head && n > lim->max_head + 1 - hc->head_len)
             n = lim->max_head + 1 - hc->head_len;
         hc->pause = HTTP_RUN;
-        size_t done = http_parser_execute(&hc->parser, &parser_settings, (const char *)in->p, n);
+        size_t done =
+            http_parser_execute(&hc->parser, &parser_settings, (const char *)in->p + off, n);
         enum http_errno e = HTTP_PARSER_ERRNO(&hc->parser);
         if (in_head)
             hc->head_len += done;
-        buf_consume(in, done);
+        off += done;
         if (e == HPE_PAUSED) {
             http_parser_pause(&hc->parser, 0);
             if (hc->pause == HTTP_HEAD_DONE && judge_head(hc) != 0)
@@ -617,6 +621,8 @@ process(struct http_conn *hc)
             break;
         }
     }
+    /* (never more than the input holds) */
+    buf_consume(in, off < in->len ? off : in->len);
     hc->in_process = false;
 }
 

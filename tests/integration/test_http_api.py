@@ -15,7 +15,7 @@ import pytest
 
 import rawmqtt as rm
 from rawmqtt import RawClient
-from support import (API_KEY, API_READ_KEY, MQTTv311, MQTTv5, Paho, api_config, http_call,
+from support import (API_KEY, API_READ_KEY, SANITIZED, MQTTv311, MQTTv5, Paho, api_config, http_call,
                      http_port, scaled, wait_for)
 
 
@@ -524,7 +524,9 @@ def test_pipelining_without_reading_does_not_grow_memory(api):
         pass
     assert http_call(hp, "GET", "/healthz", key=None)[0] == 200
     grown = rss_kib(b.pid) - before
-    assert grown < 40 * 1024, "RSS grew by %d KiB after %d bytes of requests" % (grown, sent)
+    # A sanitizer build keeps freed memory in quarantine: its RSS says nothing here.
+    if not SANITIZED:
+        assert grown < 40 * 1024, "RSS grew by %d KiB after %d bytes of requests" % (grown, sent)
     s.close()
 
 

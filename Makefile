@@ -18,7 +18,7 @@ PYTEST     := $(PYTHON) -m pytest -q -p no:cacheprovider -n 4
 
 DEB_PACKAGES := build-essential cmake clang libcmocka-dev liblmdb-dev mosquitto mosquitto-clients \
                 libmosquitto-dev libssl-dev python3-paho-mqtt python3-pytest python3-pytest-xdist \
-                chromium
+                chromium valgrind
 # Node.js may come from elsewhere (with its own npm): Debian's are installed only when absent.
 NODE_PACKAGES := $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)
 

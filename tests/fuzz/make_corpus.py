@@ -322,6 +322,16 @@ def session_corpus():
         w(1, publish(5, "", "b", p=(("alias", 1), ("message_expiry", 5)))) +
         w(1, publish(5, "al/big", "z" * 400, qos=1, pid=1)) +
         w(1, disconnect(5, 0x04)) + w(0, auth()))
+    # Server-assigned client IDs, a full subscription table, messages expiring in a queue.
+    scripts["assigned_id_many_subs"] = (
+        w(0, connect(4, "")) + w(1, connect(5, "", cprops=(("session_expiry", 60),))) +
+        w(0, subscribe(4, 1, *[("m/%d" % i, 1) for i in range(18)])) +
+        w(0, subscribe(4, 2, ("m/0", 2))) +
+        w(2, connect(5, "exp", clean=False, cprops=(("session_expiry", 60),))) +
+        w(2, subscribe(5, 1, ("m/#", 1))) + close(2) +
+        w(1, publish(5, "m/1", "soon", qos=1, pid=1, p=(("message_expiry", 1),))) +
+        w(1, publish(5, "m/2", "later", qos=1, pid=2, p=(("message_expiry", 100),))) +
+        w(3, connect(5, "exp", clean=False, cprops=(("session_expiry", 60),))) + TICK)
     scripts["v31"] = (w(0, connect(3, "old")) + w(0, subscribe(3, 1, ("o/#", 1))) +
                       w(0, publish(3, "o/x", "x", qos=1, pid=1)) + w(0, ack(PUBACK, 3, 1)))
     for name, data in scripts.items():

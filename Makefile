@@ -6,7 +6,10 @@ ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
 FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
-FUZZ_SECONDS ?= 20
+# Seconds per fuzz target: `make fuzz` (long runs, FUZZ_SECONDS=N) and `make fuzz-smoke` (in
+# `make test`, so CI catches regressions).
+FUZZ_SECONDS ?= 300
+FUZZ_SMOKE_SECONDS ?= 25
 FUZZ_TARGETS := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c)))
 PYTHON     := /usr/bin/python3
 # Integration tests mostly wait on sockets; several run at once (pytest-xdist), each with its
@@ -16,7 +19,7 @@ PYTEST     := $(PYTHON) -m pytest -q -p no:cacheprovider -n 4
 DEB_PACKAGES := build-essential cmake clang libcmocka-dev liblmdb-dev mosquitto mosquitto-clients \
                 libmosquitto-dev libssl-dev python3-paho-mqtt python3-pytest python3-pytest-xdist \
                 python3-prometheus-client libjansson-dev libhttp-parser-dev \
-                chromium
+                chromium valgrind
 # Node.js may come from elsewhere (with its own npm): Debian's are installed only when absent.
 NODE_PACKAGES := $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)
 
@@ -79,17 +82,22 @@ test-asan: deps
 	PETREL_BIN=$(abspath $(ASAN_BUILD)/petrel) PETREL_SANITIZED=1 \
 	  $(PYTEST) tests/integration --ignore=tests/integration/test_bench.py
 
-# Every libFuzzer target for FUZZ_SECONDS each (make fuzz FUZZ_SECONDS=600 for a long run).
-fuzz: fuzz-smoke
-fuzz-smoke: deps
+# Every libFuzzer target (tests/fuzz/fuzz_*.c) for FUZZ_SECONDS each, from its seed corpus
+# tests/fuzz/corpus/<name>/; what it learns stays in $(FUZZ_BUILD)/corpus-<name> for the next
+# run, crashes land in $(FUZZ_BUILD)/ (see docs/testing.md for turning one into a unit test).
+fuzz: FUZZ_RUN_SECONDS = $(FUZZ_SECONDS)
+fuzz-smoke: FUZZ_RUN_SECONDS = $(FUZZ_SMOKE_SECONDS)
+fuzz fuzz-smoke: deps
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPETREL_FUZZ=ON >/dev/null
 	$(MAKE) -C $(FUZZ_BUILD) -j$(JOBS) --no-print-directory $(FUZZ_TARGETS)
 	@for name in $(FUZZ_TARGETS); do \
 	  f=$(FUZZ_BUILD)/$$name; corpus=tests/fuzz/corpus/$${name#fuzz_}; mkdir -p $(FUZZ_BUILD)/corpus-$$name; \
-	  echo "fuzz $$name for $(FUZZ_SECONDS)s"; \
-	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 $(FUZZ_BUILD)/corpus-$$name \
+	  echo "fuzz $$name for $(FUZZ_RUN_SECONDS)s"; \
+	  $$f -max_total_time=$(FUZZ_RUN_SECONDS) -timeout=25 -print_final_stats=0 \
+	      -artifact_prefix=$(FUZZ_BUILD)/$$name- $(FUZZ_BUILD)/corpus-$$name \
 	      $$( [ -d $$corpus ] && echo $$corpus ) 2>$(FUZZ_BUILD)/$$name.log \
 	    || { tail -50 $(FUZZ_BUILD)/$$name.log; exit 1; }; \
+	  grep -h "DONE" $(FUZZ_BUILD)/$$name.log | tail -1; \
 	done
 
 clean:

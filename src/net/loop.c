@@ -96,35 +96,43 @@ loop_stop(struct loop *l)
 }
 
 int
-loop_run(struct loop *l)
+loop_run_once(struct loop *l, int timeout_ms)
 {
     struct epoll_event events[LOOP_MAX_EVENTS];
+    int timeout = timeout_ms;
 
+    if (l->tick_fn) {
+        uint64_t now = clock_now_ms();
+        int until_tick = now >= l->next_tick ? 0 : (int)(l->next_tick - now);
+        if (timeout < 0 || until_tick < timeout)
+            timeout = until_tick;
+    }
+    int n = epoll_wait(l->epfd, events, LOOP_MAX_EVENTS, timeout);
+    if (n < 0)
+        return errno == EINTR ? 0 : -errno;
+    for (int i = 0; i < n; i++) {
+        struct loop_watch *w = events[i].data.ptr;
+        w->fn(w->ud, events[i].events);
+    }
+    if (l->tick_fn) {
+        uint64_t now = clock_now_ms();
+        if (now >= l->next_tick) {
+            l->next_tick = now + l->tick_ms;
+            l->tick_fn(l->tick_ud);
+        }
+    }
+    if (l->after_fn)
+        l->after_fn(l->after_ud);
+    return n;
+}
+
+int
+loop_run(struct loop *l)
+{
     while (!l->stopping) {
-        int timeout = -1;
-        if (l->tick_fn) {
-            uint64_t now = clock_now_ms();
-            timeout = now >= l->next_tick ? 0 : (int)(l->next_tick - now);
-        }
-        int n = epoll_wait(l->epfd, events, LOOP_MAX_EVENTS, timeout);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        for (int i = 0; i < n; i++) {
-            struct loop_watch *w = events[i].data.ptr;
-            w->fn(w->ud, events[i].events);
-        }
-        if (l->tick_fn) {
-            uint64_t now = clock_now_ms();
-            if (now >= l->next_tick) {
-                l->next_tick = now + l->tick_ms;
-                l->tick_fn(l->tick_ud);
-            }
-        }
-        if (l->after_fn)
-            l->after_fn(l->after_ud);
+        int rc = loop_run_once(l, -1);
+        if (rc < 0)
+            return rc;
     }
     l->stopping = false; /* a stop ends this run only: tests run a loop in steps */
     return 0;

@@ -40,5 +40,9 @@ void loop_set_after(struct loop *l, loop_hook_fn *fn, void *ud);
  * a negative errno from epoll. */
 int loop_run(struct loop *l);
 void loop_stop(struct loop *l);
+/* One iteration: wait at most `timeout_ms` (-1: no limit; the tick shortens it) for events,
+ * dispatch them, run the tick when due and the after hook. Returns the number of events or a
+ * negative errno. For drivers that step a loop themselves (the session fuzzer). */
+int loop_run_once(struct loop *l, int timeout_ms);
 
 #endif

@@ -75,6 +75,10 @@ api_metrics(struct api_ctx *ctx)
     by_qos(&b, "petrel_messages_received_total", "PUBLISH packets received from clients.",
            m.msgs_received);
     by_qos(&b, "petrel_messages_sent_total", "PUBLISH packets sent to clients.", m.msgs_sent);
+    by_qos(&b, "petrel_message_bytes_received_total",
+           "Payload bytes of the PUBLISH packets received from clients.", m.payload_in);
+    by_qos(&b, "petrel_message_bytes_sent_total",
+           "Payload bytes of the PUBLISH packets sent to clients.", m.payload_out);
     one(&b, "petrel_received_bytes_total", "counter",
         "Bytes read from client connections (MQTT and HTTP).", m.bytes_in);
     one(&b, "petrel_sent_bytes_total", "counter",

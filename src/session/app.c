@@ -408,6 +408,8 @@ app_metrics_read(struct hubs *hs, struct app_metrics *out)
         for (int q = 0; q < 3; q++) {
             out->msgs_received[q] += st->msgs_received_qos[q];
             out->msgs_sent[q] += st->msgs_sent_qos[q];
+            out->payload_in[q] += st->payload_in_qos[q];
+            out->payload_out[q] += st->payload_out_qos[q];
         }
         out->bytes_in += st->bytes_in;
         out->bytes_out += st->bytes_out;

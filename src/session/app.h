@@ -119,6 +119,8 @@ void app_release(struct hub *h, const struct config_listener *li);
 struct app_metrics {
     uint64_t msgs_received[3];    /* by QoS, from clients */
     uint64_t msgs_sent[3];        /* by QoS, to clients */
+    uint64_t payload_in[3];       /* their payload bytes, by QoS */
+    uint64_t payload_out[3];
     uint64_t bytes_in;
     uint64_t bytes_out;
     uint64_t api_published;

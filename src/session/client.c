@@ -202,6 +202,7 @@ client_send_publish(struct client *c, struct msg *m, uint8_t qos, bool retain, b
     }
     c->hub->stats.msgs_sent++;
     c->hub->stats.msgs_sent_qos[qos]++;
+    c->hub->stats.payload_out_qos[qos] += m->payload.len;
     client_wrote(c);
     return true;
 }

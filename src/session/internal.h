@@ -61,6 +61,8 @@ struct hub_stats {
     uint64_t n_sessions;        /* sessions owned */
     uint64_t msgs_received_qos[3];  /* msgs_received by QoS */
     uint64_t msgs_sent_qos[3];      /* msgs_sent by QoS */
+    uint64_t payload_in_qos[3];     /* payload bytes of those PUBLISH packets, by QoS */
+    uint64_t payload_out_qos[3];
     uint64_t api_published;     /* messages published through the HTTP API */
     /* Gauges, refreshed at the snapshot (app.c). */
     uint64_t queued;            /* messages in the queues of owned sessions */

@@ -153,6 +153,7 @@ on_publish(struct client *c, uint8_t flags, struct slice body)
     }
     h->stats.msgs_received++;
     h->stats.msgs_received_qos[p.qos]++;
+    h->stats.payload_in_qos[p.qos] += p.payload.len;
     if (p.qos == 2 && qos2_seen(s, p.packet_id)) {
         ack(c, &p, 0); /* a resend before PUBREL: acknowledged, not routed again */
         return;

@@ -55,6 +55,9 @@ def test_metrics_parse_and_move_with_traffic(broker, tmp_path):
     after = wait_for(moved, what="counters to move")
     assert after["petrel_connections"] == 2
     assert after['petrel_messages_received_total{qos="0"}'] >= 1
+    # 5 QoS 1 publishes of 7 bytes ("payload") in, at least as many out to the subscriber
+    assert after['petrel_message_bytes_received_total{qos="1"}'] == 5 * 7
+    assert after['petrel_message_bytes_sent_total{qos="1"}'] >= 5 * 7
     assert after["petrel_api_messages_published_total"] == 2
     assert after["petrel_p2p_routed_total"] >= 1
     assert after["petrel_retained_messages"] == 1

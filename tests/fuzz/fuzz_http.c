@@ -136,7 +136,7 @@ send_all(int fd, const uint8_t *p, size_t len)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const struct http_limits lim = {512, 1024, 0};
+    static const struct http_limits lim = {512, 1024, 0, 64 * 1024};
     struct harness h = {0};
     int sv[2];
 

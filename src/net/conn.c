@@ -454,10 +454,13 @@ finish_close(struct conn *c)
     list_remove(&c->close_link);
     if (c->ops && c->ops->on_close)
         c->ops->on_close(c->ud, c);
-    /* Last words (a DISCONNECT or a refusing CONNACK) go out if the socket takes them now. */
+    /* Last words (a DISCONNECT or a refusing CONNACK) go out if the socket takes them now,
+     * with the transport's own (a WebSocket close frame); held output is never sent. */
     c->want_out = false;
     if (!c->is_released) {
         loop_del(p->loop, &c->watch);
+        if (c->transport && c->transport->ops->closing && !c->held)
+            c->transport->ops->closing(c->transport, &c->out);
         flush(c);
         close(c->watch.fd);
     }

@@ -31,6 +31,10 @@ struct transport_ops {
     bool (*pending)(const struct transport *t);
     /* Release everything (does not close fd). */
     void (*free)(struct transport *t);
+    /* Optional: the connection is about to close with `out` still to send; take it and add
+     * what the transport says at an end (a WebSocket close frame), so that the last write
+     * sends both. NULL: nothing to say. */
+    void (*closing)(struct transport *t, struct buf *out);
 };
 
 struct transport {

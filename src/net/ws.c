@@ -18,9 +18,10 @@
  * cut short by a full socket is finished before anything else is sent. Over an inner transport
  * the frame is built in `tx` (the inner transport copies anyway).
  *
- * We never initiate a close: the connection above ends by closing the socket (MQTT has its own
- * DISCONNECT). A close frame from the client is answered with the same status code, then the
- * connection ends [RFC 6455 5.5.1]. No extension is negotiated, so RSV bits must be zero.
+ * When the connection above ends (MQTT has its own DISCONNECT), ws_closing sends a close
+ * frame with 1000 after the last data, and the socket closes without waiting for the answer.
+ * A close frame from the client is answered with the same status code, then the connection
+ * ends [RFC 6455 5.5.1]. No extension is negotiated, so RSV bits must be zero.
  */
 #include "net/ws.h"
 
@@ -61,6 +62,7 @@ enum ws_opcode {
 
 /* Close status codes we send [RFC 6455 7.4.1] */
 enum ws_status {
+    WS_CLOSE_NORMAL = 1000,
     WS_CLOSE_PROTOCOL = 1002,
     WS_CLOSE_UNSUPPORTED = 1003,
     WS_CLOSE_TOO_BIG = 1009,
@@ -580,8 +582,39 @@ ws_free(struct transport *t)
     free(w);
 }
 
-static const struct transport_ops ws_ops = {"ws", ws_read, ws_write, ws_pending, ws_free};
-static const struct transport_ops wss_ops = {"wss", ws_read, ws_write, ws_pending, ws_free};
+/* The broker ends the connection (a DISCONNECT was sent, a takeover, a shutdown): the rest of
+ * `out` becomes one more frame, then a close frame with 1000 "normal closure" follows, so that
+ * a browser sees a clean close rather than 1006 [RFC 6455 7.1.2]. The bytes of a frame under
+ * way stay in `out`, ahead of both. */
+static void
+ws_closing(struct transport *t, struct buf *out)
+{
+    struct ws *w = (struct ws *)t;
+    static const uint8_t close_frame[] = {0x80 | WS_OP_CLOSE, 2, WS_CLOSE_NORMAL >> 8,
+                                          WS_CLOSE_NORMAL & 0xff};
+    size_t keep = w->inner ? 0 : w->frame_out;
+
+    if (w->state != WS_OPEN || w->peer_closed || w->err)
+        return;
+    if (out->len > keep) {
+        uint8_t h[10];
+        size_t n = out->len - keep;
+        size_t h_len = frame_header(h, WS_OP_BINARY, n);
+        if (buf_reserve(&w->tx, h_len + n + sizeof(close_frame)) != 0)
+            return;
+        buf_append(&w->tx, h, h_len);
+        buf_append(&w->tx, out->p + keep, n);
+        out->len = keep;
+    }
+    if (buf_append(&w->tx, close_frame, sizeof(close_frame)) != 0)
+        return;
+    w->state = WS_CLOSING;
+}
+
+static const struct transport_ops ws_ops = {"ws", ws_read, ws_write, ws_pending, ws_free,
+                                            ws_closing};
+static const struct transport_ops wss_ops = {"wss", ws_read, ws_write, ws_pending, ws_free,
+                                             ws_closing};
 
 struct transport *
 ws_inner(const struct transport *t)

@@ -67,8 +67,8 @@ free_fake(struct transport *t)
     free(t);
 }
 
-static const struct transport_ops feed_ops = {"feed", feed_read, drop_write, no_pending,
-                                              free_fake};
+static const struct transport_ops feed_ops = {"feed",     feed_read, drop_write,
+                                              no_pending, free_fake, NULL};
 
 static struct transport *
 feed_create(struct transport_factory *f, int fd)

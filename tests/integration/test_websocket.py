@@ -539,3 +539,18 @@ def test_mqttjs_over_wss_with_paho_tcp(wss, tmp_path, protocol):
     b = wss()
     run_mqttjs_against_paho(b, tmp_path, protocol, "wss://127.0.0.1:%d/mqtt" % b.ws_port,
                             ca=b.ca)
+
+
+def test_server_initiated_close_ends_with_close_frame_1000(ws):
+    """When the broker ends a connection (here a takeover: MQTT 5 DISCONNECT 0x8E), the
+    WebSocket ends cleanly too: the DISCONNECT, then a close frame with 1000 Normal Closure
+    [RFC 6455 7.1.2, 7.4.1], so a browser does not report 1006 (abnormal closure)."""
+    b = ws()
+    old = WSClient(b.ws_port)
+    old.connect("ws-taken")
+    new = WSClient(b.ws_port)
+    new.connect("ws-taken")
+    got = old.expect_closed()
+    assert [(p.type, p.rc) for p in got] == [(rawmqtt.DISCONNECT, rawmqtt.RC_SESSION_TAKEN_OVER)]
+    assert old.close_status == 1000
+    new.disconnect()

@@ -74,8 +74,8 @@ fake_free(struct transport *t)
     free(t);
 }
 
-static const struct transport_ops fake_ops = {"fake", fake_read, fake_write, fake_pending,
-                                              fake_free};
+static const struct transport_ops fake_ops = {"fake",       fake_read, fake_write,
+                                              fake_pending, fake_free, NULL};
 
 static struct transport *
 fake_create(struct transport_factory *f, int fd)

@@ -63,7 +63,13 @@ struct auth_identity {
     struct acl_view acl;
     /* Token login: [0] read, [1] write; the same object for an RW token (freed once). */
     struct token_grant *tokens[2];
-    /* The last delivery check: a stream of messages on one topic is checked once. */
+    /* The last delivery check, allocated at the first one: a stream of messages on one topic
+     * is checked once, and a client that receives nothing through an ACL (most idle ones)
+     * does not carry the cache. */
+    struct receive_cache *last;
+};
+
+struct receive_cache {
     bool has_last;
     bool last_ok;
     uint8_t last_len;
@@ -408,7 +414,8 @@ identity_compile(struct auth_identity *id, struct auth_snap *s)
         acl_view_fini(&id->acl);
     snap_unref(id->snap);
     id->snap = snap_ref(s);
-    id->has_last = false;
+    if (id->last)
+        id->last->has_last = false;
     if (s->has_acl)
         acl_compile(&s->acl, id->user, slice_make(id->client_id, id->client_id_len),
                     slice_make(id->client_id, id->group_len), &id->acl);
@@ -541,6 +548,7 @@ auth_identity_free(struct auth_identity *id)
     token_grant_free(id->tokens[0]);
     free(id->user);
     free(id->client_id);
+    free(id->last);
     free(id);
 }
 
@@ -619,15 +627,18 @@ auth_may_receive(struct auth *a, unsigned reader, struct auth_identity *id, stru
 
     if (!v)
         return !deny;
-    if (id->has_last && topic.len == id->last_len &&
-        memcmp(topic.p, id->last_topic, topic.len) == 0)
-        return id->last_ok;
+    struct receive_cache *rc = id->last;
+    if (rc && rc->has_last && topic.len == rc->last_len &&
+        memcmp(topic.p, rc->last_topic, topic.len) == 0)
+        return rc->last_ok;
     bool ok = acl_check_topic(v, ACL_READ, topic) == ACL_ALLOW;
     if (topic.len < RECEIVE_CACHE_MAX) {
-        memcpy(id->last_topic, topic.p, topic.len);
-        id->last_len = (uint8_t)topic.len;
-        id->last_ok = ok;
-        id->has_last = true;
+        if (!rc)
+            rc = id->last = xcalloc(1, sizeof(*rc));
+        memcpy(rc->last_topic, topic.p, topic.len);
+        rc->last_len = (uint8_t)topic.len;
+        rc->last_ok = ok;
+        rc->has_last = true;
     }
     return ok;
 }

@@ -371,8 +371,11 @@ flush(struct conn *c)
         c->want_out = want;
         loop_mod(c->pool->loop, &c->watch, EPOLLIN | EPOLLRDHUP | (want ? EPOLLOUT : 0));
     }
+    /* An empty output buffer goes back at once: an idle connection then holds none from its
+     * CONNACK on, and the next connection's reply reuses the same block. A busy connection
+     * takes a new one from the allocator's per-thread cache at its next write. */
     if (c->out.len == 0 && c->n_refs == 0)
-        buf_shrink(&c->out, CONN_IDLE_KEEP);
+        buf_shrink(&c->out, 0);
     if (c->close_flushed && !want)
         conn_close(c);
     return 0;
@@ -400,11 +403,32 @@ recv_in(struct conn *c)
     }
 }
 
+/* After reading: a connection whose input was all consumed hands its read buffer to the pool
+ * (one per worker, so reading does not allocate and free 64 KiB per event). Otherwise it keeps
+ * at most CONN_IDLE_KEEP bytes of input buffer unless a larger packet is arriving: a client
+ * dribbling a packet a byte at a time holds 4 KiB, not the 64 KiB reserved for each read. */
+static void
+keep_input(struct conn *c)
+{
+    struct conn_pool *p = c->pool;
+
+    if (c->in.len == 0 && p->spare.cap == 0 && c->in.cap >= CONN_READ_CHUNK) {
+        p->spare = c->in;
+        buf_init(&c->in);
+        return;
+    }
+    buf_fit(&c->in, CONN_IDLE_KEEP);
+}
+
 static void
 read_input(struct conn *c)
 {
     size_t budget = CONN_READ_BUDGET;
 
+    if (c->in.cap == 0 && c->pool->spare.cap) {
+        c->in = c->pool->spare;
+        buf_init(&c->pool->spare);
+    }
     while (!c->is_closing && budget > 0) {
         if (buf_reserve(&c->in, CONN_READ_CHUNK) != 0) {
             conn_close(c);
@@ -427,10 +451,7 @@ read_input(struct conn *c)
         if (!c->transport && (size_t)n < CONN_READ_CHUNK)
             break; /* a short read: the socket is drained */
     }
-    /* Between reads a connection keeps at most CONN_IDLE_KEEP bytes of input buffer unless
-     * a larger packet is arriving: a client dribbling a packet a byte at a time holds 4 KiB,
-     * not the 64 KiB reserved for each read. */
-    buf_fit(&c->in, CONN_IDLE_KEEP);
+    keep_input(c);
 }
 
 static void
@@ -514,4 +535,17 @@ conn_pool_fini(struct conn_pool *p)
         conn_close(list_entry(pos, struct conn, link));
     }
     conn_pool_after(p);
+    buf_fini(&p->spare);
+}
+
+int
+conn_push_input(struct conn *c, const void *p, size_t len)
+{
+    int rc = buf_append(&c->in, p, len);
+
+    if (rc != 0)
+        return rc;
+    c->ops->on_input(c->ud, c);
+    keep_input(c);
+    return 0;
 }

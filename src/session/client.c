@@ -294,9 +294,7 @@ client_adopt(struct hub *h, struct hub_item *it)
     struct client *c = client_new(h, it->u.handoff.fd, it->u.handoff.transport,
                                   it->u.handoff.peer, it->u.handoff.listener);
 
-    if (c && buf_append(conn_in(c->conn), it->u.handoff.data, it->u.handoff.len) == 0)
-        client_on_input(c, c->conn);
-    else if (c)
+    if (c && conn_push_input(c->conn, it->u.handoff.data, it->u.handoff.len) != 0)
         client_fail(c, MQTT_RC_SERVER_BUSY);
     free(it->u.handoff.peer);
     free(it->u.handoff.data);

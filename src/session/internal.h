@@ -239,28 +239,36 @@ enum client_state {
     CLIENT_CLOSING,               /* no more input is processed */
 };
 
+/* Topic aliases towards one MQTT 5 client, allocated at its first alias. */
+struct client_aliases {
+    struct map by_topic;          /* topic -> (alias number as pointer), keys owned below */
+    uint16_t n;                   /* aliases given so far: 1..n */
+    char *topics[];               /* [1..alias_max_out] topic copies, for the keys above */
+};
+
+/* Small fields sit together so that the struct has no holes: one per connection, idle ones
+ * included (docs/design.md, "Memory"). */
 struct client {
     struct hub *hub;
     struct conn *conn;
     struct list link;             /* hub->clients */
     struct session *sess;         /* while connected */
-    enum client_state state;
+    uint8_t state;                /* enum client_state */
     uint8_t version;
     uint16_t keepalive;           /* seconds granted, 0: none */
+    uint32_t max_packet_out;      /* the client's Maximum Packet Size, 0: none */
     uint64_t last_rx;             /* monotonic ms of the last packet */
     uint64_t partial_since;       /* monotonic ms since which a packet is incomplete, 0: none */
     uint64_t connected_at;
-    uint32_t max_packet_out;      /* the client's Maximum Packet Size, 0: none */
     uint16_t send_window;         /* the client's Receive Maximum */
     uint16_t alias_max_out;       /* the client's Topic Alias Maximum */
-    uint16_t n_alias_out;
-    struct map alias_out;         /* topic -> (alias number as pointer), keys owned below */
-    char **alias_out_topics;      /* [alias] topic copy, for the keys above */
-    char **alias_in;              /* [alias] topic copy, inbound */
     uint32_t n_alias_in;
+    struct client_aliases *aliases_out; /* NULL until the first alias is given */
+    char **alias_in;              /* [alias] topic copy, inbound */
     bool send_will;               /* abnormal end: publish the will */
     bool handed_off;              /* moved to another hub, which now counts the connection */
     bool problem_info;            /* MQTT 5 Request Problem Information */
+    uint8_t token_warned;         /* TOKEN_READ/TOKEN_WRITE: expiry notice sent */
     const struct config_listener *listener;
     struct slow_stall stall;      /* write_stall_timeout (hub tick) */
     struct list held_link;        /* hub->held while its output waits for a commit */
@@ -269,7 +277,6 @@ struct client {
     uint64_t conn_id;             /* unique per connection, set at CONNACK */
     const char *end_reason;       /* why it ended (static text), NULL: the socket closed */
     struct list token_link;       /* hub->token_clients while it holds tokens */
-    uint8_t token_warned;         /* TOKEN_READ/TOKEN_WRITE: expiry notice sent */
 };
 
 struct sub {
@@ -309,31 +316,32 @@ struct session {
     _Atomic bool online;          /* a client is connected; read by other hubs' routing */
     _Atomic bool durable;         /* kept in the store (expiry > 0); read by other hubs */
     _Atomic bool full;            /* the queue takes no more; read by publishers' hubs */
-    /* The owner's alone from here on. */
+    /* The owner's alone from here on. Small fields sit together so that the struct has no
+     * holes: one per session, idle ones included (docs/design.md, "Memory"). */
     bool is_dead;                 /* ended; freed when every replica has forgotten it */
+    uint8_t version;
+    bool discard;                 /* end it when its client goes (an application asked) */
+    uint16_t next_packet_id;
     uint32_t pending_acks;        /* OP_PURGE_ACKs still expected */
+    uint32_t expiry;              /* seconds after disconnect, SESS_EXPIRY_NEVER */
     struct client *client;        /* NULL while offline */
     struct list offline_link;     /* hub->offline while offline and persistent, or hub->dying */
-    uint8_t version;
-    uint32_t expiry;              /* seconds after disconnect, SESS_EXPIRY_NEVER */
     uint64_t expire_at;           /* monotonic ms, while offline */
     struct list subs;             /* in subscription order */
     struct map sub_index;         /* filter -> struct sub, for SUBSCRIBE/UNSUBSCRIBE */
     uint32_t n_subs;
-    struct list queue;            /* deliveries waiting to be sent */
     uint32_t n_queued;
+    struct list queue;            /* deliveries waiting to be sent */
     uint64_t queued_bytes;
     struct list inflight;         /* deliveries sent, waiting for their acknowledgement */
     uint32_t n_inflight;
-    uint64_t inflight_bytes;      /* of messages in WAIT_PUBACK / WAIT_PUBREC */
-    uint16_t next_packet_id;
-    uint8_t *qos2_in;             /* bitmap of received QoS 2 ids awaiting PUBREL (lazy) */
     uint32_t n_qos2_in;
+    uint64_t inflight_bytes;      /* of messages in WAIT_PUBACK / WAIT_PUBREC */
+    uint8_t *qos2_in;             /* bitmap of received QoS 2 ids awaiting PUBREL (lazy) */
     struct msg *will;             /* pending will, with its QoS and retain flag */
     uint32_t will_delay;          /* seconds */
     uint64_t will_at;             /* monotonic ms when a delayed will fires, 0: not armed */
     struct auth_identity *auth;   /* who the last client was, for the ACL (access.c) */
-    bool discard;                 /* end it when its client goes (an application asked) */
 };
 
 /* ---- hub.c ---- */

@@ -21,8 +21,12 @@
 /* Bytes read per read() call, and per readiness event before yielding to other clients. */
 #define CONN_READ_CHUNK (64 * 1024)
 #define CONN_READ_BUDGET (1024 * 1024)
-/* Idle connections give back buffers larger than this. */
+/* Idle connections give back input buffers larger than this. */
 #define CONN_IDLE_KEEP 4096
+/* Empty output buffers up to this size are freed after each write, and larger ones kept until
+ * the next trim up to CONN_OUT_KEEP. */
+#define CONN_OUT_SMALL 1024
+#define CONN_OUT_KEEP (64 * 1024)
 
 /* Output bytes owned elsewhere, written in place between the bytes of conn->out: it goes out
  * after out.p[0..at) and before out.p[at..). */
@@ -373,11 +377,14 @@ flush(struct conn *c)
         c->want_out = want;
         loop_mod(c->pool->loop, &c->watch, EPOLLIN | EPOLLRDHUP | (want ? EPOLLOUT : 0));
     }
-    /* An empty output buffer goes back at once: an idle connection then holds none from its
-     * CONNACK on, and the next connection's reply reuses the same block. A busy connection
-     * takes a new one from the allocator's per-thread cache at its next write. */
-    if (c->out.len == 0 && c->n_refs == 0)
-        buf_shrink(&c->out, 0);
+    /* An empty small output buffer goes back at once: an idle connection then holds none from
+     * its CONNACK on, the next connection's reply reuses the same block, and a busy one gets a
+     * block of that size back cheaply from the allocator's per-thread cache. A larger buffer
+     * shows a busy connection: it is kept (no regrowing it at every write) up to
+     * CONN_OUT_KEEP, until the next conn_pool_trim. */
+    if (c->out.len == 0 && c->n_refs == 0 &&
+        (c->out.cap <= CONN_OUT_SMALL || c->out.cap > CONN_OUT_KEEP))
+        buf_fini(&c->out);
     if (c->close_flushed && !want)
         conn_close(c);
     return 0;

@@ -170,6 +170,7 @@ hub_free(struct hub *h, struct session **owned, size_t n_owned)
     free(h->tindex.slots);
     free(h->tindex.gens);
     store_batch_free(h->batch);
+    msg_home_fini(&h->msg_home);
     free(h);
 }
 
@@ -178,6 +179,13 @@ hubs_free(struct hubs *hs)
 {
     if (!hs)
         return;
+    /* Every worker has stopped: what they returned to each other is freed now, and whatever
+     * this thread frees from here on is freed at once. */
+    msg_home_enter(NULL);
+    for (unsigned k = 0; k < hs->n_hubs; k++) {
+        if (hs->hubs[k])
+            msg_home_collect(&hs->hubs[k]->msg_home);
+    }
     /* Items still in flight between stopped hubs only need their resources released. */
     for (unsigned k = 0; k < hs->n_hubs; k++) {
         struct hub *h = hs->hubs[k];
@@ -278,6 +286,10 @@ hub_after(void *hub)
 {
     struct hub *h = hub;
 
+    /* This thread runs the hub: messages it allocates come back here when another worker
+     * drops the last reference, and are freed here (msg.h). */
+    msg_home_enter(&h->msg_home);
+    msg_home_collect(&h->msg_home);
     /* Mailbox items first: what this iteration posted (a new subscription, a new session) is
      * then in the other hubs' inboxes before the replies (SUBACK, CONNACK) leave, and a client
      * acting on a reply finds it applied everywhere (see mailbox_poll in client.c). Closing
@@ -420,6 +432,7 @@ hub_tick(void *hub)
     h->tick_due = h->now + HUB_TICK_MS;
     sweep_clients(h);
     conn_pool_trim(h->pool);
+    msg_home_trim(&h->msg_home);
     sweep_sessions(h);
     token_watch_tick(h);
     snapshot_stats(h);

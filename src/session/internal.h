@@ -198,6 +198,7 @@ struct hub {
     struct conn_pool *pool;
     struct mailbox *inbox;
     struct mailbox_stage *stages; /* [n_hubs], towards each hub (own index unused) */
+    struct msg_home msg_home;     /* messages this worker allocated, freed by others (msg.h) */
     struct map registry;          /* client id -> struct session, every hub's (replica) */
     struct list clients;          /* every struct client, connected or not */
     struct list offline;          /* owned persistent sessions without a client, for expiry */

@@ -153,9 +153,9 @@ msg_new(struct slice topic, struct slice payload, const struct mqtt_props *props
 }
 
 void
-msg_unref(struct msg *m)
+msg_unref_n(struct msg *m, uint32_t n)
 {
-    if (!m || atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1)
+    if (!m || n == 0 || atomic_fetch_sub_explicit(&m->refs, n, memory_order_acq_rel) != n)
         return;
     struct msg_home *home = m->home;
     if (home && home == tl_home) {

@@ -83,8 +83,23 @@ msg_ref(struct msg *m)
     return m;
 }
 
+/* Returns `m` with `n` more references (one atomic operation for a batch of deliveries). */
+static inline struct msg *
+msg_ref_n(struct msg *m, uint32_t n)
+{
+    atomic_fetch_add_explicit(&m->refs, n, memory_order_relaxed);
+    return m;
+}
+
+/* Drop `n` references; frees the message at the last one. Accepts NULL (or n 0). */
+void msg_unref_n(struct msg *m, uint32_t n);
+
 /* Drop a reference; frees the message at the last one. Accepts NULL. */
-void msg_unref(struct msg *m);
+static inline void
+msg_unref(struct msg *m)
+{
+    msg_unref_n(m, 1);
+}
 
 /* Has it expired at `now`? */
 static inline bool

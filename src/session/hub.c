@@ -243,6 +243,17 @@ hub_post(struct hub *h, struct hub *to)
     return it;
 }
 
+void
+hub_drop_msg(struct hub *h, struct msg *m)
+{
+    if (m != h->drop_msg) {
+        msg_unref_n(h->drop_msg, h->n_drop);
+        h->drop_msg = m;
+        h->n_drop = 0;
+    }
+    h->n_drop++;
+}
+
 static void
 on_items(void *ud, void *items, size_t n)
 {
@@ -270,6 +281,9 @@ on_items(void *ud, void *items, size_t n)
             break;
         }
     }
+    msg_unref_n(h->drop_msg, h->n_drop);
+    h->drop_msg = NULL;
+    h->n_drop = 0;
 }
 
 static void

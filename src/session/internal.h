@@ -199,6 +199,8 @@ struct hub {
     struct mailbox *inbox;
     struct mailbox_stage *stages; /* [n_hubs], towards each hub (own index unused) */
     struct msg_home msg_home;     /* messages this worker allocated, freed by others (msg.h) */
+    struct msg *drop_msg;         /* references of delivery items not dropped yet ... */
+    uint32_t n_drop;              /* ... and how many (hub_drop_msg) */
     struct map registry;          /* client id -> struct session, every hub's (replica) */
     struct list clients;          /* every struct client, connected or not */
     struct list offline;          /* owned persistent sessions without a client, for expiry */
@@ -352,6 +354,9 @@ struct hub *hub_owner(struct hub *h, struct slice client_id);
 void hub_shutdown(struct hub *h);
 /* Room for one item towards hub `to` (not h itself); sent at the end of the loop iteration. */
 struct hub_item *hub_post(struct hub *h, struct hub *to);
+/* Drop the reference a delivery item held, later in the same batch of items: the items of one
+ * message arrive in a row and their references go with one atomic operation. */
+void hub_drop_msg(struct hub *h, struct msg *m);
 
 /* ---- session.c ---- */
 /* A session by client ID in this hub's registry (owned here or elsewhere), or NULL. */

@@ -337,7 +337,7 @@ sess_on_item(struct hub *h, struct hub_item *it)
             if (it->shared)
                 hub_reroute_shared(h, s, it->u.deliver.msg);
         }
-        msg_unref(it->u.deliver.msg);
+        hub_drop_msg(h, it->u.deliver.msg);
         break;
     case OP_DELIVER_P2P:
         if (!s->is_dead)

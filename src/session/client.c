@@ -342,6 +342,7 @@ client_on_input(void *ud, struct conn *conn)
         dispatch(c, &fh, slice_make(rest.p + fh.header_len, fh.remaining));
         off += total;
     }
+    hub_flush_early(c->hub);
     if (c->state == CLIENT_CLOSING) {
         in->len = 0;
         return;

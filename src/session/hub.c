@@ -296,6 +296,20 @@ flush_stages(struct hub *h)
 }
 
 void
+hub_flush_early(struct hub *h)
+{
+    /* With persistence the store's batch must reach the storage thread before the items that
+     * refer to its entries, which hub_after orders; without it, earlier is always allowed. */
+    if (h->batch)
+        return;
+    for (unsigned k = 0; k < h->all->n_hubs; k++) {
+        struct mailbox_stage *st = &h->stages[k];
+        if (st->n && mailbox_is_sleeping(st->to))
+            mailbox_stage_flush(st);
+    }
+}
+
+void
 hub_after(void *hub)
 {
     struct hub *h = hub;

@@ -354,6 +354,9 @@ struct hub *hub_owner(struct hub *h, struct slice client_id);
 void hub_shutdown(struct hub *h);
 /* Room for one item towards hub `to` (not h itself); sent at the end of the loop iteration. */
 struct hub_item *hub_post(struct hub *h, struct hub *to);
+/* Send at once what is staged for hubs that are asleep, so that their wake-up overlaps the
+ * rest of this iteration (not with durable storage: see hub_after). */
+void hub_flush_early(struct hub *h);
 /* Drop the reference a delivery item held, later in the same batch of items: the items of one
  * message arrive in a row and their references go with one atomic operation. */
 void hub_drop_msg(struct hub *h, struct msg *m);

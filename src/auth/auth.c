@@ -421,6 +421,20 @@ identity_compile(struct auth_identity *id, struct auth_snap *s)
                     slice_make(id->client_id, id->group_len), &id->acl);
 }
 
+/* A new identity for `client_id`, which is copied into the same block (one allocation less
+ * per connection). */
+static struct auth_identity *
+identity_new(struct slice client_id)
+{
+    struct auth_identity *id = xcalloc(1, sizeof(*id) + client_id.len + 1);
+
+    id->client_id = (char *)(id + 1);
+    if (client_id.len)
+        memcpy(id->client_id, client_id.p, client_id.len);
+    id->client_id_len = client_id.len;
+    return id;
+}
+
 int
 auth_connect(struct auth *a, unsigned reader, const struct auth_request *rq,
              struct auth_identity **out, const char **reason)
@@ -507,10 +521,8 @@ auth_connect(struct auth *a, unsigned reader, const struct auth_request *rq,
     if (verified)
         fail_note(a, addr, rq->now, false);
 
-    struct auth_identity *id = xcalloc(1, sizeof(*id));
+    struct auth_identity *id = identity_new(rq->client_id);
     id->user = has_user ? xstrndup(user.p, user.len) : NULL;
-    id->client_id = xstrndup(rq->client_id.p, rq->client_id.len);
-    id->client_id_len = rq->client_id.len;
     id->group_len = group.len;
     id->tokens[0] = grants[0];
     id->tokens[1] = grants[1];
@@ -526,11 +538,9 @@ bad:
 struct auth_identity *
 auth_identity_for_app(struct auth *a, unsigned reader, const char *user, const char *client_id)
 {
-    struct auth_identity *id = xcalloc(1, sizeof(*id));
+    struct auth_identity *id = identity_new(slice_cstr(client_id));
 
     id->user = xstrdup(user);
-    id->client_id = xstrdup(client_id);
-    id->client_id_len = strlen(client_id);
     identity_compile(id, current(a, reader));
     return id;
 }
@@ -547,7 +557,6 @@ auth_identity_free(struct auth_identity *id)
         token_grant_free(id->tokens[1]);
     token_grant_free(id->tokens[0]);
     free(id->user);
-    free(id->client_id);
     free(id->last);
     free(id);
 }

@@ -250,7 +250,7 @@ struct client_aliases {
 };
 
 /* Small fields sit together so that the struct has no holes: one per connection, idle ones
- * included (docs/design.md, "Memory"). */
+ * included (docs/design.md, "Memory per connection"). */
 struct client {
     struct hub *hub;
     struct conn *conn;
@@ -320,7 +320,7 @@ struct session {
     _Atomic bool durable;         /* kept in the store (expiry > 0); read by other hubs */
     _Atomic bool full;            /* the queue takes no more; read by publishers' hubs */
     /* The owner's alone from here on. Small fields sit together so that the struct has no
-     * holes: one per session, idle ones included (docs/design.md, "Memory"). */
+     * holes: one per session, idle ones included (docs/design.md, "Memory per connection"). */
     bool is_dead;                 /* ended; freed when every replica has forgotten it */
     uint8_t version;
     bool discard;                 /* end it when its client goes (an application asked) */

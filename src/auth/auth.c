@@ -63,7 +63,13 @@ struct auth_identity {
     struct acl_view acl;
     /* Token login: [0] read, [1] write; the same object for an RW token (freed once). */
     struct token_grant *tokens[2];
-    /* The last delivery check: a stream of messages on one topic is checked once. */
+    /* The last delivery check, allocated at the first one: a stream of messages on one topic
+     * is checked once, and a client that receives nothing through an ACL (most idle ones)
+     * does not carry the cache. */
+    struct receive_cache *last;
+};
+
+struct receive_cache {
     bool has_last;
     bool last_ok;
     uint8_t last_len;
@@ -408,10 +414,25 @@ identity_compile(struct auth_identity *id, struct auth_snap *s)
         acl_view_fini(&id->acl);
     snap_unref(id->snap);
     id->snap = snap_ref(s);
-    id->has_last = false;
+    if (id->last)
+        id->last->has_last = false;
     if (s->has_acl)
         acl_compile(&s->acl, id->user, slice_make(id->client_id, id->client_id_len),
                     slice_make(id->client_id, id->group_len), &id->acl);
+}
+
+/* A new identity for `client_id`, which is copied into the same block (one allocation less
+ * per connection). */
+static struct auth_identity *
+identity_new(struct slice client_id)
+{
+    struct auth_identity *id = xcalloc(1, sizeof(*id) + client_id.len + 1);
+
+    id->client_id = (char *)(id + 1);
+    if (client_id.len)
+        memcpy(id->client_id, client_id.p, client_id.len);
+    id->client_id_len = client_id.len;
+    return id;
 }
 
 int
@@ -500,10 +521,8 @@ auth_connect(struct auth *a, unsigned reader, const struct auth_request *rq,
     if (verified)
         fail_note(a, addr, rq->now, false);
 
-    struct auth_identity *id = xcalloc(1, sizeof(*id));
+    struct auth_identity *id = identity_new(rq->client_id);
     id->user = has_user ? xstrndup(user.p, user.len) : NULL;
-    id->client_id = xstrndup(rq->client_id.p, rq->client_id.len);
-    id->client_id_len = rq->client_id.len;
     id->group_len = group.len;
     id->tokens[0] = grants[0];
     id->tokens[1] = grants[1];
@@ -519,11 +538,9 @@ bad:
 struct auth_identity *
 auth_identity_for_app(struct auth *a, unsigned reader, const char *user, const char *client_id)
 {
-    struct auth_identity *id = xcalloc(1, sizeof(*id));
+    struct auth_identity *id = identity_new(slice_cstr(client_id));
 
     id->user = xstrdup(user);
-    id->client_id = xstrdup(client_id);
-    id->client_id_len = strlen(client_id);
     identity_compile(id, current(a, reader));
     return id;
 }
@@ -540,7 +557,7 @@ auth_identity_free(struct auth_identity *id)
         token_grant_free(id->tokens[1]);
     token_grant_free(id->tokens[0]);
     free(id->user);
-    free(id->client_id);
+    free(id->last);
     free(id);
 }
 
@@ -619,15 +636,18 @@ auth_may_receive(struct auth *a, unsigned reader, struct auth_identity *id, stru
 
     if (!v)
         return !deny;
-    if (id->has_last && topic.len == id->last_len &&
-        memcmp(topic.p, id->last_topic, topic.len) == 0)
-        return id->last_ok;
+    struct receive_cache *rc = id->last;
+    if (rc && rc->has_last && topic.len == rc->last_len &&
+        memcmp(topic.p, rc->last_topic, topic.len) == 0)
+        return rc->last_ok;
     bool ok = acl_check_topic(v, ACL_READ, topic) == ACL_ALLOW;
     if (topic.len < RECEIVE_CACHE_MAX) {
-        memcpy(id->last_topic, topic.p, topic.len);
-        id->last_len = (uint8_t)topic.len;
-        id->last_ok = ok;
-        id->has_last = true;
+        if (!rc)
+            rc = id->last = xcalloc(1, sizeof(*rc));
+        memcpy(rc->last_topic, topic.p, topic.len);
+        rc->last_len = (uint8_t)topic.len;
+        rc->last_ok = ok;
+        rc->has_last = true;
     }
     return ok;
 }

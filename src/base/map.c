@@ -45,13 +45,15 @@ map_hash(struct slice key)
 }
 
 static size_t
-find_slot(const struct map *m, struct slice key, uint64_t h)
+find_slot(const struct map *m, const uint8_t *key, size_t key_len, uint32_t h)
 {
     size_t mask = m->cap - 1;
     size_t i = (size_t)h & mask;
 
     while (m->slots[i].val) {
-        if (m->slots[i].hash == h && slice_eq(m->slots[i].key, key))
+        const struct map_entry *e = &m->slots[i];
+        if (e->hash == h && e->key_len == key_len &&
+            (key_len == 0 || memcmp(e->key, key, key_len) == 0))
             return i;
         i = (i + 1) & mask;
     }
@@ -63,7 +65,7 @@ map_get(const struct map *m, struct slice key)
 {
     if (m->n == 0)
         return NULL;
-    return m->slots[find_slot(m, key, map_hash(key))].val;
+    return m->slots[find_slot(m, key.p, key.len, (uint32_t)map_hash(key))].val;
 }
 
 static void
@@ -76,7 +78,7 @@ grow(struct map *m)
     m->slots = xcalloc(m->cap, sizeof(*m->slots));
     for (size_t i = 0; i < old_cap; i++) {
         if (old[i].val)
-            m->slots[find_slot(m, old[i].key, old[i].hash)] = old[i];
+            m->slots[find_slot(m, old[i].key, old[i].key_len, old[i].hash)] = old[i];
     }
     free(old);
 }
@@ -86,11 +88,11 @@ map_put(struct map *m, struct slice key, void *val)
 {
     if ((m->n + 1) * 4 > m->cap * 3)
         grow(m);
-    uint64_t h = map_hash(key);
-    size_t i = find_slot(m, key, h);
+    uint32_t h = (uint32_t)map_hash(key);
+    size_t i = find_slot(m, key.p, key.len, h);
     void *old = m->slots[i].val;
 
-    m->slots[i] = (struct map_entry){key, h, val};
+    m->slots[i] = (struct map_entry){key.p, (uint32_t)key.len, h, val};
     if (!old)
         m->n++;
     return old;
@@ -102,7 +104,7 @@ map_del(struct map *m, struct slice key)
     if (m->n == 0)
         return NULL;
     size_t mask = m->cap - 1;
-    size_t i = find_slot(m, key, map_hash(key));
+    size_t i = find_slot(m, key.p, key.len, (uint32_t)map_hash(key));
     void *old = m->slots[i].val;
 
     if (!old)

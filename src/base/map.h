@@ -3,7 +3,7 @@
  * backward-shift deletion: no tombstones, so lookups stay short under churn).
  *
  * The map borrows each key: the caller keeps the key bytes alive and unchanged while the entry
- * exists (usually the key points into the value object itself).
+ * exists (usually the key points into the value object itself). Keys are shorter than 4 GiB.
  */
 #ifndef PETREL_BASE_MAP_H
 #define PETREL_BASE_MAP_H
@@ -13,9 +13,11 @@
 
 #include "base/slice.h"
 
+/* 24 bytes: the client registry has one per session in every worker (docs/design.md). */
 struct map_entry {
-    struct slice key;
-    uint64_t hash;
+    const uint8_t *key;
+    uint32_t key_len;
+    uint32_t hash;       /* the low half of map_hash(key) */
     void *val;           /* NULL marks an empty slot */
 };
 

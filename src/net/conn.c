@@ -21,8 +21,12 @@
 /* Bytes read per read() call, and per readiness event before yielding to other clients. */
 #define CONN_READ_CHUNK (64 * 1024)
 #define CONN_READ_BUDGET (1024 * 1024)
-/* Idle connections give back buffers larger than this. */
+/* Idle connections give back input buffers larger than this. */
 #define CONN_IDLE_KEEP 4096
+/* Empty output buffers up to this size are freed after each write, and larger ones kept until
+ * the next trim up to CONN_OUT_KEEP. */
+#define CONN_OUT_SMALL 1024
+#define CONN_OUT_KEEP (64 * 1024)
 
 /* Output bytes owned elsewhere, written in place between the bytes of conn->out: it goes out
  * after out.p[0..at) and before out.p[at..). */
@@ -49,8 +53,8 @@ struct conn {
     struct buf in;
     struct buf out;
     struct out_ref *refs;    /* in output order; the first may be partly sent */
-    size_t n_refs;
-    size_t cap_refs;
+    uint32_t n_refs;
+    uint32_t cap_refs;
     size_t ref_bytes;        /* bytes of refs not yet sent */
     uint64_t sent;           /* bytes written to the socket (or transport) so far */
     bool is_closing;
@@ -58,7 +62,9 @@ struct conn {
     bool want_out;           /* EPOLLOUT armed */
     bool held;               /* conn_hold: nothing is written until released */
     bool close_flushed;      /* conn_close_flushed: close once the output is empty */
-    char peer[64];
+    /* "[IPv6]:port" takes at most 53 characters. With these sizes the struct takes 248
+     * bytes, one 256-byte block of the allocator (idle connections, docs/design.md). */
+    char peer[56];
 };
 
 void
@@ -142,7 +148,7 @@ conn_write_ref(struct conn *c, const void *p, size_t len, void (*release)(void *
         return rc;
     }
     if (c->n_refs == c->cap_refs) {
-        size_t cap = c->cap_refs ? c->cap_refs * 2 : 16;
+        uint32_t cap = c->cap_refs ? c->cap_refs * 2 : 16;
         struct out_ref *r = realloc(c->refs, cap * sizeof(*r));
         if (!r) {
             release(arg);
@@ -371,8 +377,14 @@ flush(struct conn *c)
         c->want_out = want;
         loop_mod(c->pool->loop, &c->watch, EPOLLIN | EPOLLRDHUP | (want ? EPOLLOUT : 0));
     }
-    if (c->out.len == 0 && c->n_refs == 0)
-        buf_shrink(&c->out, CONN_IDLE_KEEP);
+    /* An empty small output buffer goes back at once: an idle connection then holds none from
+     * its CONNACK on, the next connection's reply reuses the same block, and a busy one gets a
+     * block of that size back cheaply from the allocator's per-thread cache. A larger buffer
+     * shows a busy connection: it is kept (no regrowing it at every write) up to
+     * CONN_OUT_KEEP, until the next conn_pool_trim. */
+    if (c->out.len == 0 && c->n_refs == 0 &&
+        (c->out.cap <= CONN_OUT_SMALL || c->out.cap > CONN_OUT_KEEP))
+        buf_fini(&c->out);
     if (c->close_flushed && !want)
         conn_close(c);
     return 0;
@@ -400,11 +412,34 @@ recv_in(struct conn *c)
     }
 }
 
+/* After reading: a connection whose input was all consumed hands its read buffer to the pool
+ * (one per worker, so reading does not allocate and free 64 KiB per event) or frees it.
+ * Otherwise it keeps at most CONN_IDLE_KEEP bytes of input buffer unless a larger packet is
+ * arriving: a client dribbling a packet a byte at a time holds 4 KiB, not the 64 KiB reserved
+ * for each read. */
+static void
+keep_input(struct conn *c)
+{
+    struct conn_pool *p = c->pool;
+
+    if (c->in.len == 0 && p->spare.cap == 0 && c->in.cap >= CONN_READ_CHUNK) {
+        p->spare = c->in;
+        buf_init(&c->in);
+        return;
+    }
+    /* Empty: the next read needs CONN_READ_CHUNK anyway. */
+    buf_fit(&c->in, c->in.len ? CONN_IDLE_KEEP : 0);
+}
+
 static void
 read_input(struct conn *c)
 {
     size_t budget = CONN_READ_BUDGET;
 
+    if (c->in.cap == 0 && c->pool->spare.cap) {
+        c->in = c->pool->spare;
+        buf_init(&c->pool->spare);
+    }
     while (!c->is_closing && budget > 0) {
         if (buf_reserve(&c->in, CONN_READ_CHUNK) != 0) {
             conn_close(c);
@@ -427,10 +462,7 @@ read_input(struct conn *c)
         if (!c->transport && (size_t)n < CONN_READ_CHUNK)
             break; /* a short read: the socket is drained */
     }
-    /* Between reads a connection keeps at most CONN_IDLE_KEEP bytes of input buffer unless
-     * a larger packet is arriving: a client dribbling a packet a byte at a time holds 4 KiB,
-     * not the 64 KiB reserved for each read. */
-    buf_fit(&c->in, CONN_IDLE_KEEP);
+    keep_input(c);
 }
 
 static void
@@ -517,4 +549,17 @@ conn_pool_fini(struct conn_pool *p)
         conn_close(list_entry(pos, struct conn, link));
     }
     conn_pool_after(p);
+    buf_fini(&p->spare);
+}
+
+int
+conn_push_input(struct conn *c, const void *p, size_t len)
+{
+    int rc = buf_append(&c->in, p, len);
+
+    if (rc != 0)
+        return rc;
+    c->ops->on_input(c->ud, c);
+    keep_input(c);
+    return 0;
 }

@@ -39,6 +39,7 @@ struct conn_pool {
     bool nodelay;
     uint64_t bytes_in;
     uint64_t bytes_out;
+    struct buf spare;    /* the read buffer, between reads of connections that consumed all */
 };
 
 void conn_pool_init(struct conn_pool *p, struct loop *loop, bool nodelay);
@@ -61,6 +62,9 @@ struct transport *conn_transport(const struct conn *c);
 void conn_set_handler(struct conn *c, const struct conn_ops *ops, void *ud);
 
 struct buf *conn_in(struct conn *c);
+/* Input that arrived another way (read by the worker that handed the connection over): append
+ * it and handle it as if just read. Returns 0 or -ENOMEM. */
+int conn_push_input(struct conn *c, const void *p, size_t len);
 /* Append output here, then call conn_wrote(). */
 struct buf *conn_out(struct conn *c);
 void conn_wrote(struct conn *c);

@@ -22,6 +22,8 @@ struct loop {
     void *tick_ud;
     loop_hook_fn *after_fn;
     void *after_ud;
+    loop_sleep_fn *sleep_fn;
+    void *sleep_ud;
 };
 
 int
@@ -90,6 +92,13 @@ loop_set_after(struct loop *l, loop_hook_fn *fn, void *ud)
 }
 
 void
+loop_set_sleep(struct loop *l, loop_sleep_fn *fn, void *ud)
+{
+    l->sleep_fn = fn;
+    l->sleep_ud = ud;
+}
+
+void
 loop_stop(struct loop *l)
 {
     l->stopping = true;
@@ -107,7 +116,16 @@ loop_run_once(struct loop *l, int timeout_ms)
         if (timeout < 0 || until_tick < timeout)
             timeout = until_tick;
     }
+    /* Told before it may sleep, so that others wake it only when it does (loop_set_sleep);
+     * when it must not sleep after all, it only polls. */
+    bool sleeping = timeout != 0 && l->sleep_fn;
+    if (sleeping && !l->sleep_fn(l->sleep_ud, true)) {
+        timeout = 0;
+        sleeping = false;
+    }
     int n = epoll_wait(l->epfd, events, LOOP_MAX_EVENTS, timeout);
+    if (sleeping)
+        l->sleep_fn(l->sleep_ud, false);
     if (n < 0)
         return errno == EINTR ? 0 : -errno;
     for (int i = 0; i < n; i++) {

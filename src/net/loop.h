@@ -7,6 +7,7 @@
 #ifndef PETREL_NET_LOOP_H
 #define PETREL_NET_LOOP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/epoll.h>
 
@@ -35,6 +36,11 @@ void loop_del(struct loop *l, struct loop_watch *w);
 void loop_set_tick(struct loop *l, unsigned interval_ms, loop_hook_fn *fn, void *ud);
 /* Call `fn` after every batch of events (flush output, finish closes). */
 void loop_set_after(struct loop *l, loop_hook_fn *fn, void *ud);
+/* Around every wait that may block: `fn(ud, true)` just before it, which returns false when
+ * work has arrived meanwhile (the loop then does not block), and `fn(ud, false)` after it.
+ * One per loop (the mailbox's). */
+typedef bool loop_sleep_fn(void *ud, bool sleeping);
+void loop_set_sleep(struct loop *l, loop_sleep_fn *fn, void *ud);
 
 /* Run until loop_stop(), which ends this run only (a later loop_run runs again). Returns 0 or
  * a negative errno from epoll. */

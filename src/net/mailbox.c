@@ -26,6 +26,7 @@ struct mailbox {
     size_t n;
     size_t cap;
     _Atomic size_t pending; /* n, readable without the lock */
+    _Atomic bool sleeping;  /* the consumer is (about to be) blocked in its loop's wait */
     bool is_draining;       /* consumer only */
     unsigned char *spare; /* consumer's buffer, swapped with items */
     size_t spare_cap;
@@ -53,6 +54,29 @@ drain(struct mailbox *mb)
     mb->spare = items;
     mb->spare_cap = cap;
     mb->is_draining = false;
+}
+
+/* The loop's sleep hook. Before blocking, the consumer says it sleeps and then looks for
+ * items; a producer appends items and then looks whether the consumer sleeps. With a full
+ * fence between the store and the load on each side, at least one of them sees the other's
+ * store: either the consumer finds the items and does not block, or the producer wakes it. */
+static bool
+on_sleep(void *ud, bool sleeping)
+{
+    struct mailbox *mb = ud;
+
+    if (!sleeping) {
+        atomic_store_explicit(&mb->sleeping, false, memory_order_relaxed);
+        return true;
+    }
+    atomic_store_explicit(&mb->sleeping, true, memory_order_relaxed);
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&mb->pending, memory_order_relaxed)) {
+        atomic_store_explicit(&mb->sleeping, false, memory_order_relaxed);
+        drain(mb);
+        return false;
+    }
+    return true;
 }
 
 static void
@@ -83,6 +107,7 @@ mailbox_new(struct loop *loop, size_t item_size, mailbox_fn *fn, void *ud, struc
     mb->fn = fn;
     mb->ud = ud;
     pthread_mutex_init(&mb->lock, NULL);
+    atomic_init(&mb->sleeping, false);
     int rc = loop_add(loop, &mb->watch, EPOLLIN);
     if (rc != 0) {
         close(fd);
@@ -90,6 +115,7 @@ mailbox_new(struct loop *loop, size_t item_size, mailbox_fn *fn, void *ud, struc
         free(mb);
         return rc;
     }
+    loop_set_sleep(loop, on_sleep, mb);
     *out = mb;
     return 0;
 }
@@ -109,6 +135,7 @@ mailbox_free_with(struct mailbox *mb, mailbox_fn *dispose, void *ud)
     mb->fn = dispose;
     mb->ud = ud;
     drain(mb);
+    loop_set_sleep(mb->loop, NULL, NULL);
     loop_del(mb->loop, &mb->watch);
     close(mb->watch.fd);
     pthread_mutex_destroy(&mb->lock);
@@ -162,7 +189,6 @@ mailbox_stage_flush(struct mailbox_stage *st)
     if (st->n == 0)
         return;
     pthread_mutex_lock(&mb->lock);
-    bool was_empty = mb->n == 0;
     if (mb->n + st->n > mb->cap) {
         size_t cap = mb->cap ? mb->cap : 64;
         while (cap < mb->n + st->n)
@@ -175,11 +201,19 @@ mailbox_stage_flush(struct mailbox_stage *st)
     atomic_store_explicit(&mb->pending, mb->n, memory_order_release);
     pthread_mutex_unlock(&mb->lock);
     st->n = 0;
-    /* A non-empty inbox already has a wake-up pending. */
-    if (was_empty) {
+    /* See on_sleep. Only the producer that finds the consumer asleep writes. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&mb->sleeping, memory_order_relaxed) &&
+        atomic_exchange_explicit(&mb->sleeping, false, memory_order_relaxed)) {
         uint64_t one = 1;
         if (write(mb->watch.fd, &one, sizeof(one)) < 0) {
             /* the counter is saturated: the consumer is awake anyway */
         }
     }
+}
+
+bool
+mailbox_is_sleeping(const struct mailbox *mb)
+{
+    return atomic_load_explicit(&mb->sleeping, memory_order_relaxed);
 }

@@ -3,13 +3,15 @@
  *
  * Each worker has one inbox. A producer stages fixed-size items for a target in a private
  * buffer (no lock) and flushes the stage once per loop iteration: one mutex hold to append the
- * batch and one eventfd write to wake the consumer. The consumer swaps the whole inbox out
- * under the lock and handles the items on its own loop. Items from one producer arrive in the
- * order it staged them.
+ * batch, and one eventfd write to wake the consumer only if it is asleep (blocked, or about to
+ * block, in its loop's wait): a busy consumer finds the items when it next looks, with no
+ * system call on either side. The consumer swaps the whole inbox out under the lock and handles
+ * the items on its own loop. Items from one producer arrive in the order it staged them.
  */
 #ifndef PETREL_NET_MAILBOX_H
 #define PETREL_NET_MAILBOX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "net/loop.h"
@@ -46,5 +48,8 @@ void mailbox_stage_fini(struct mailbox_stage *st);
 void *mailbox_stage_slot(struct mailbox_stage *st);
 /* Move the staged items into the mailbox and wake its consumer. Cheap when empty. */
 void mailbox_stage_flush(struct mailbox_stage *st);
+/* Whether the consumer is asleep: a producer may then flush at once rather than at the end of
+ * its iteration, so the wake-up overlaps the rest of the producer's work. */
+bool mailbox_is_sleeping(const struct mailbox *mb);
 
 #endif

@@ -6,6 +6,91 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Small messages take blocks of this size, reused by their home thread (see msg.h); at most
+ * MSG_KEEP of them wait there. */
+#define MSG_BLOCK 512
+#define MSG_KEEP 4096
+
+/* The calling thread's home, see msg.h. */
+static _Thread_local struct msg_home *tl_home;
+
+void
+msg_home_enter(struct msg_home *home)
+{
+    tl_home = home;
+}
+
+/* On the home's thread: keep a block of one of its messages, or free it. */
+static void
+keep_or_free(struct msg_home *home, struct msg *m)
+{
+    if (m->is_block && home->n_free < MSG_KEEP) {
+        m->next_returned = home->free;
+        home->free = m;
+        home->n_free++;
+        return;
+    }
+    free(m);
+}
+
+void
+msg_home_collect(struct msg_home *home)
+{
+    if (!atomic_load_explicit(&home->returned, memory_order_relaxed))
+        return;
+    struct msg *m = atomic_exchange_explicit(&home->returned, NULL, memory_order_acquire);
+    while (m) {
+        struct msg *next = m->next_returned;
+        keep_or_free(home, m);
+        m = next;
+    }
+}
+
+void
+msg_home_trim(struct msg_home *home)
+{
+    /* Keep at most as many as were taken since the last trim: a busy worker keeps its
+     * blocks, an idle one gives them all back. */
+    while (home->n_free > home->n_used) {
+        struct msg *m = home->free;
+        home->free = m->next_returned;
+        home->n_free--;
+        free(m);
+    }
+    home->n_used = 0;
+}
+
+void
+msg_home_fini(struct msg_home *home)
+{
+    msg_home_collect(home);
+    home->n_used = 0;
+    msg_home_trim(home);
+}
+
+/* Memory for a message of `size` bytes: a kept block of the calling thread's home, or new. */
+static struct msg *
+alloc_msg(size_t size)
+{
+    struct msg_home *home = tl_home;
+    struct msg *m;
+
+    if (!home || size > MSG_BLOCK) {
+        if ((m = malloc(size)) != NULL)
+            m->is_block = false;
+        return m;
+    }
+    if ((m = home->free) != NULL) {
+        home->free = m->next_returned;
+        home->n_free--;
+    } else if ((m = malloc(MSG_BLOCK)) == NULL) {
+        return NULL;
+    }
+    home->n_used++;
+    m->is_block = true;
+    return m;
+}
+
 /* Point a slice that referred into `from` at the same offset inside `to`. */
 static void
 rebase(struct slice *s, const uint8_t *from, const uint8_t *to)
@@ -19,7 +104,8 @@ msg_new(struct slice topic, struct slice payload, const struct mqtt_props *props
         bool retain, uint64_t origin, uint64_t now)
 {
     size_t raw_len = props ? props->raw.len : 0;
-    struct msg *m = malloc(sizeof(*m) + topic.len + payload.len + raw_len + 1);
+    size_t size = sizeof(struct msg) + topic.len + payload.len + raw_len + 1;
+    struct msg *m = alloc_msg(size);
 
     if (!m)
         return NULL;
@@ -31,6 +117,8 @@ msg_new(struct slice topic, struct slice payload, const struct mqtt_props *props
     m->origin = origin;
     m->expiry_at = 0;
     atomic_init(&m->store_id, 0);
+    m->home = tl_home;
+    m->next_returned = NULL;
 
     memcpy(p, topic.p, topic.len);
     m->topic = slice_make(p, topic.len);
@@ -65,10 +153,25 @@ msg_new(struct slice topic, struct slice payload, const struct mqtt_props *props
 }
 
 void
-msg_unref(struct msg *m)
+msg_unref_n(struct msg *m, uint32_t n)
 {
-    if (m && atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1)
+    if (!m || n == 0 || atomic_fetch_sub_explicit(&m->refs, n, memory_order_acq_rel) != n)
+        return;
+    struct msg_home *home = m->home;
+    if (home && home == tl_home) {
+        keep_or_free(home, m);
+        return;
+    }
+    if (!home || !tl_home) {
         free(m);
+        return;
+    }
+    /* The release orders this thread's reads of `m` before the home thread frees it. */
+    struct msg *head = atomic_load_explicit(&home->returned, memory_order_relaxed);
+    do
+        m->next_returned = head;
+    while (!atomic_compare_exchange_weak_explicit(&home->returned, &head, m,
+                                                  memory_order_release, memory_order_relaxed));
 }
 
 uint32_t

@@ -34,7 +34,6 @@ client_new(struct hub *h, int fd, struct transport *t, const char *peer,
     c->listener = li;
     c->last_rx = h->now;
     c->connected_at = h->now;
-    map_init(&c->alias_out);
     list_init(&c->held_link);
     list_init(&c->token_link);
     slow_stall_init(&c->stall, h->now);
@@ -120,17 +119,23 @@ alias_for(struct client *c, struct slice topic, bool *is_new)
     *is_new = false;
     if (c->alias_max_out == 0)
         return 0;
-    void *v = map_get(&c->alias_out, topic);
-    if (v)
-        return (uint16_t)(uintptr_t)v;
-    if (c->n_alias_out >= c->alias_max_out)
-        return 0;
-    if (!c->alias_out_topics)
-        c->alias_out_topics = xcalloc((size_t)c->alias_max_out + 1, sizeof(char *));
-    uint16_t a = ++c->n_alias_out;
+    struct client_aliases *al = c->aliases_out;
+    if (al) {
+        void *v = map_get(&al->by_topic, topic);
+        if (v)
+            return (uint16_t)(uintptr_t)v;
+        if (al->n >= c->alias_max_out)
+            return 0;
+    } else {
+        /* The first alias: most clients never get here, so they do not carry the table. */
+        size_t n_slots = (size_t)c->alias_max_out + 1;
+        al = c->aliases_out = xcalloc(1, sizeof(*al) + n_slots * sizeof(char *));
+        map_init(&al->by_topic);
+    }
+    uint16_t a = ++al->n;
     char *copy = xstrndup(topic.p, topic.len);
-    c->alias_out_topics[a] = copy;
-    map_put(&c->alias_out, slice_make(copy, topic.len), (void *)(uintptr_t)a);
+    al->topics[a] = copy;
+    map_put(&al->by_topic, slice_make(copy, topic.len), (void *)(uintptr_t)a);
     *is_new = true;
     return a;
 }
@@ -295,9 +300,7 @@ client_adopt(struct hub *h, struct hub_item *it)
     struct client *c = client_new(h, it->u.handoff.fd, it->u.handoff.transport,
                                   it->u.handoff.peer, it->u.handoff.listener);
 
-    if (c && buf_append(conn_in(c->conn), it->u.handoff.data, it->u.handoff.len) == 0)
-        client_on_input(c, c->conn);
-    else if (c)
+    if (c && conn_push_input(c->conn, it->u.handoff.data, it->u.handoff.len) != 0)
         client_fail(c, MQTT_RC_SERVER_BUSY);
     free(it->u.handoff.peer);
     free(it->u.handoff.data);
@@ -340,6 +343,7 @@ client_on_input(void *ud, struct conn *conn)
         dispatch(c, &fh, slice_make(rest.p + fh.header_len, fh.remaining));
         off += total;
     }
+    hub_flush_early(c->hub);
     if (c->state == CLIENT_CLOSING) {
         in->len = 0;
         return;
@@ -388,9 +392,11 @@ client_on_close(void *ud, struct conn *conn)
     for (uint32_t i = 0; c->alias_in && i <= c->n_alias_in; i++)
         free(c->alias_in[i]);
     free(c->alias_in);
-    for (uint32_t i = 0; c->alias_out_topics && i <= c->n_alias_out; i++)
-        free(c->alias_out_topics[i]);
-    free(c->alias_out_topics);
-    map_fini(&c->alias_out);
+    if (c->aliases_out) {
+        for (uint32_t i = 0; i <= c->aliases_out->n; i++)
+            free(c->aliases_out->topics[i]);
+        map_fini(&c->aliases_out->by_topic);
+        free(c->aliases_out);
+    }
     free(c);
 }

@@ -171,6 +171,7 @@ hub_free(struct hub *h, struct session **owned, size_t n_owned)
     free(h->tindex.slots);
     free(h->tindex.gens);
     store_batch_free(h->batch);
+    msg_home_fini(&h->msg_home);
     free(h);
 }
 
@@ -179,6 +180,13 @@ hubs_free(struct hubs *hs)
 {
     if (!hs)
         return;
+    /* Every worker has stopped: what they returned to each other is freed now, and whatever
+     * this thread frees from here on is freed at once. */
+    msg_home_enter(NULL);
+    for (unsigned k = 0; k < hs->n_hubs; k++) {
+        if (hs->hubs[k])
+            msg_home_collect(&hs->hubs[k]->msg_home);
+    }
     /* Items still in flight between stopped hubs only need their resources released. */
     for (unsigned k = 0; k < hs->n_hubs; k++) {
         struct hub *h = hs->hubs[k];
@@ -236,6 +244,17 @@ hub_post(struct hub *h, struct hub *to)
     return it;
 }
 
+void
+hub_drop_msg(struct hub *h, struct msg *m)
+{
+    if (m != h->drop_msg) {
+        msg_unref_n(h->drop_msg, h->n_drop);
+        h->drop_msg = m;
+        h->n_drop = 0;
+    }
+    h->n_drop++;
+}
+
 static void
 on_items(void *ud, void *items, size_t n)
 {
@@ -263,6 +282,9 @@ on_items(void *ud, void *items, size_t n)
             break;
         }
     }
+    msg_unref_n(h->drop_msg, h->n_drop);
+    h->drop_msg = NULL;
+    h->n_drop = 0;
 }
 
 static void
@@ -275,10 +297,28 @@ flush_stages(struct hub *h)
 }
 
 void
+hub_flush_early(struct hub *h)
+{
+    /* With persistence the store's batch must reach the storage thread before the items that
+     * refer to its entries, which hub_after orders; without it, earlier is always allowed. */
+    if (h->batch)
+        return;
+    for (unsigned k = 0; k < h->all->n_hubs; k++) {
+        struct mailbox_stage *st = &h->stages[k];
+        if (st->n && mailbox_is_sleeping(st->to))
+            mailbox_stage_flush(st);
+    }
+}
+
+void
 hub_after(void *hub)
 {
     struct hub *h = hub;
 
+    /* This thread runs the hub: messages it allocates come back here when another worker
+     * drops the last reference, and are freed here (msg.h). */
+    msg_home_enter(&h->msg_home);
+    msg_home_collect(&h->msg_home);
     /* Mailbox items first: what this iteration posted (a new subscription, a new session) is
      * then in the other hubs' inboxes before the replies (SUBACK, CONNACK) leave, and a client
      * acting on a reply finds it applied everywhere (see mailbox_poll in client.c). Closing
@@ -421,6 +461,7 @@ hub_tick(void *hub)
     h->tick_due = h->now + HUB_TICK_MS;
     sweep_clients(h);
     conn_pool_trim(h->pool);
+    msg_home_trim(&h->msg_home);
     sweep_sessions(h);
     token_watch_tick(h);
     snapshot_stats(h);

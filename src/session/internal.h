@@ -203,6 +203,9 @@ struct hub {
     struct conn_pool *pool;
     struct mailbox *inbox;
     struct mailbox_stage *stages; /* [n_hubs], towards each hub (own index unused) */
+    struct msg_home msg_home;     /* messages this worker allocated, freed by others (msg.h) */
+    struct msg *drop_msg;         /* references of delivery items not dropped yet ... */
+    uint32_t n_drop;              /* ... and how many (hub_drop_msg) */
     struct map registry;          /* client id -> struct session, every hub's (replica) */
     struct list clients;          /* every struct client, connected or not */
     struct list offline;          /* owned persistent sessions without a client, for expiry */
@@ -244,28 +247,37 @@ enum client_state {
     CLIENT_CLOSING,               /* no more input is processed */
 };
 
+/* Topic aliases towards one MQTT 5 client, allocated at its first alias. */
+struct client_aliases {
+    struct map by_topic;          /* topic -> (alias number as pointer), keys owned below */
+    uint16_t n;                   /* aliases given so far: 1..n */
+    char *topics[];               /* [1..alias_max_out] topic copies, for the keys above */
+};
+
+/* Small fields sit together so that the struct has no holes: one per connection, idle ones
+ * included (docs/design.md, "Memory per connection"). */
 struct client {
     struct hub *hub;
     struct conn *conn;
     struct list link;             /* hub->clients */
     struct session *sess;         /* while connected */
-    enum client_state state;
+    uint8_t state;                /* enum client_state */
     uint8_t version;
     uint16_t keepalive;           /* seconds granted, 0: none */
+    uint32_t max_packet_out;      /* the client's Maximum Packet Size, 0: none */
     uint64_t last_rx;             /* monotonic ms of the last packet */
     uint64_t partial_since;       /* monotonic ms since which a packet is incomplete, 0: none */
     uint64_t connected_at;
-    uint32_t max_packet_out;      /* the client's Maximum Packet Size, 0: none */
     uint16_t send_window;         /* the client's Receive Maximum */
     uint16_t alias_max_out;       /* the client's Topic Alias Maximum */
-    uint16_t n_alias_out;
-    struct map alias_out;         /* topic -> (alias number as pointer), keys owned below */
-    char **alias_out_topics;      /* [alias] topic copy, for the keys above */
-    char **alias_in;              /* [alias] topic copy, inbound */
     uint32_t n_alias_in;
+    struct client_aliases *aliases_out; /* NULL until the first alias is given */
+    char **alias_in;              /* [alias] topic copy, inbound */
     bool send_will;               /* abnormal end: publish the will */
     bool handed_off;              /* moved to another hub, which now counts the connection */
     bool problem_info;            /* MQTT 5 Request Problem Information */
+    uint8_t token_warned;         /* TOKEN_READ/TOKEN_WRITE: expiry notice sent */
+    bool fence_wait;              /* output held until persist_fence completes (persist.c) */
     const struct config_listener *listener;
     struct slow_stall stall;      /* write_stall_timeout (hub tick) */
     struct list held_link;        /* hub->held while its output waits for a commit */
@@ -274,9 +286,7 @@ struct client {
     uint64_t conn_id;             /* unique per connection, set at CONNACK */
     int64_t connack_wall_ms;      /* when CONNACK 0 was sent, unix ms (presence) */
     const char *end_reason;       /* why it ended (static text), NULL: the socket closed */
-    bool fence_wait;              /* output held until persist_fence completes (persist.c) */
     struct list token_link;       /* hub->token_clients while it holds tokens */
-    uint8_t token_warned;         /* TOKEN_READ/TOKEN_WRITE: expiry notice sent */
 };
 
 struct sub {
@@ -316,32 +326,33 @@ struct session {
     _Atomic bool online;          /* a client is connected; read by other hubs' routing */
     _Atomic bool durable;         /* kept in the store (expiry > 0); read by other hubs */
     _Atomic bool full;            /* the queue takes no more; read by publishers' hubs */
-    /* The owner's alone from here on. */
+    /* The owner's alone from here on. Small fields sit together so that the struct has no
+     * holes: one per session, idle ones included (docs/design.md, "Memory per connection"). */
     bool is_dead;                 /* ended; freed when every replica has forgotten it */
+    uint8_t version;
+    bool discard;                 /* end it when its client goes (an application asked) */
+    uint16_t next_packet_id;
     uint32_t pending_acks;        /* OP_PURGE_ACKs still expected */
+    uint32_t expiry;              /* seconds after disconnect, SESS_EXPIRY_NEVER */
     uint32_t fence_acks;          /* OP_FENCE_ACKs still expected (persist_fence) */
     struct client *client;        /* NULL while offline */
     struct list offline_link;     /* hub->offline while offline and persistent, or hub->dying */
-    uint8_t version;
-    uint32_t expiry;              /* seconds after disconnect, SESS_EXPIRY_NEVER */
     uint64_t expire_at;           /* monotonic ms, while offline */
     struct list subs;             /* in subscription order */
     struct map sub_index;         /* filter -> struct sub, for SUBSCRIBE/UNSUBSCRIBE */
     uint32_t n_subs;
-    struct list queue;            /* deliveries waiting to be sent */
     uint32_t n_queued;
+    struct list queue;            /* deliveries waiting to be sent */
     uint64_t queued_bytes;
     struct list inflight;         /* deliveries sent, waiting for their acknowledgement */
     uint32_t n_inflight;
-    uint64_t inflight_bytes;      /* of messages in WAIT_PUBACK / WAIT_PUBREC */
-    uint16_t next_packet_id;
-    uint8_t *qos2_in;             /* bitmap of received QoS 2 ids awaiting PUBREL (lazy) */
     uint32_t n_qos2_in;
+    uint64_t inflight_bytes;      /* of messages in WAIT_PUBACK / WAIT_PUBREC */
+    uint8_t *qos2_in;             /* bitmap of received QoS 2 ids awaiting PUBREL (lazy) */
     struct msg *will;             /* pending will, with its QoS and retain flag */
     uint32_t will_delay;          /* seconds */
     uint64_t will_at;             /* monotonic ms when a delayed will fires, 0: not armed */
     struct auth_identity *auth;   /* who the last client was, for the ACL (access.c) */
-    bool discard;                 /* end it when its client goes (an application asked) */
 };
 
 /* ---- hub.c ---- */
@@ -351,6 +362,12 @@ struct hub *hub_owner(struct hub *h, struct slice client_id);
 void hub_shutdown(struct hub *h);
 /* Room for one item towards hub `to` (not h itself); sent at the end of the loop iteration. */
 struct hub_item *hub_post(struct hub *h, struct hub *to);
+/* Send at once what is staged for hubs that are asleep, so that their wake-up overlaps the
+ * rest of this iteration (not with durable storage: see hub_after). */
+void hub_flush_early(struct hub *h);
+/* Drop the reference a delivery item held, later in the same batch of items: the items of one
+ * message arrive in a row and their references go with one atomic operation. */
+void hub_drop_msg(struct hub *h, struct msg *m);
 
 /* ---- session.c ---- */
 /* A session by client ID in this hub's registry (owned here or elsewhere), or NULL. */

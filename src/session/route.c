@@ -242,6 +242,7 @@ static int
 deliver_targets(struct hub *h, struct msg *m)
 {
     size_t n = h->n_targets, n_full = 0;
+    uint32_t n_posted = 0;
 
     for (size_t i = 0; i < n; i++) {
         struct target *t = &h->targets[i];
@@ -270,9 +271,16 @@ deliver_targets(struct hub *h, struct msg *m)
         it->retain = t->retain;
         it->shared = t->shared;
         it->n_sub_ids = (uint8_t)t->n_sub_ids;
-        it->u.deliver.msg = msg_ref(m);
+        it->u.deliver.msg = m;
         memcpy(it->u.deliver.sub_ids, t->sub_ids, t->n_sub_ids * sizeof(uint32_t));
+        n_posted++;
     }
+    /* One reference per item, taken at once: the items leave at the end of the iteration and
+     * the caller's reference keeps `m` alive until then. Other workers drop theirs at once
+     * too (hub_drop_msg), so a fan-out costs two atomic operations per receiving worker, not
+     * two per receiver on a cache line that both workers write. */
+    if (n_posted)
+        msg_ref_n(m, n_posted);
     if (n == 0)
         return MQTT_RC_NO_MATCHING_SUBSCRIBERS;
     return n_full == n ? MQTT_RC_QUOTA_EXCEEDED : MQTT_RC_SUCCESS;

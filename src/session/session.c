@@ -56,9 +56,12 @@ post_to_replicas(struct session *s, enum hub_op op, struct slice filter,
 static struct session *
 new_session(struct hub *h, struct slice id, uint8_t version)
 {
-    struct session *s = xcalloc(1, sizeof(*s));
+    /* The ID lives in the same block: one allocation less per session. */
+    struct session *s = xcalloc(1, sizeof(*s) + id.len + 1);
 
-    s->id = xstrndup(id.p, id.len);
+    s->id = (char *)(s + 1);
+    if (id.len)
+        memcpy(s->id, id.p, id.len);
     s->id_len = id.len;
     s->serial = atomic_fetch_add_explicit(&h->all->next_serial, 1, memory_order_relaxed) + 1;
     s->hub = h;
@@ -167,7 +170,6 @@ sess_free(struct session *s)
     msg_unref(s->will);
     free(s->qos2_in);
     access_forget(s);
-    free(s->id);
     free(s);
 }
 
@@ -337,7 +339,7 @@ sess_on_item(struct hub *h, struct hub_item *it)
             if (it->shared)
                 hub_reroute_shared(h, s, it->u.deliver.msg);
         }
-        msg_unref(it->u.deliver.msg);
+        hub_drop_msg(h, it->u.deliver.msg);
         break;
     case OP_DELIVER_P2P:
         if (!s->is_dead)

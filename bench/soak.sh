@@ -62,6 +62,10 @@ workers $WORKERS
 sys_interval 1
 max_queued_messages 1000
 max_inflight_messages 20
+# The flood's two slow consumers stay connected all the run, so that what they miss can be
+# checked against the drop counters; closing stalled sockets has its own tests
+# (tests/integration/test_slow_consumers.py).
+write_stall_timeout 0
 persistence false
 log_type error
 log_type warning

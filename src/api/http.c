@@ -86,7 +86,7 @@ struct http_exchange {
     struct buf auth, ctype, expect, body;
     enum http_capture cap;
     bool in_value;               /* the last header callback was for a value */
-    bool has_auth, has_ctype;
+    bool has_auth, has_ctype, has_host;
     bool with_handler;
     bool is_head;
     bool keep_alive;
@@ -296,6 +296,10 @@ begin_value(struct http_conn *hc, struct http_exchange *x)
             goto duplicate;
         x->has_ctype = true;
         x->cap = CAP_CTYPE;
+    } else if (field_is(&x->field, "host")) {
+        if (x->has_host)
+            goto duplicate; /* RFC 9112 3.2: more than one Host is a 400 */
+        x->has_host = true;
     } else if (field_is(&x->field, "expect")) {
         /* a second Expect makes the value a list, which is not "100-continue" */
         if (x->expect.len && buf_append(&x->expect, ",", 1) != 0) {
@@ -474,6 +478,11 @@ judge_head(struct http_conn *hc)
     }
     if (p->http_major != 1) {
         fail(hc, 505, "only HTTP/1.x is served");
+        return -1;
+    }
+    /* RFC 9112 3.2: a server answers 400 to an HTTP/1.1 request without a Host header. */
+    if (p->http_minor >= 1 && !x->has_host) {
+        fail(hc, 400, "Host header missing");
         return -1;
     }
     int rc = split_target(x);

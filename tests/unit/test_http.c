@@ -339,7 +339,7 @@ static void
 body_in_pieces(void **state)
 {
     struct fx f;
-    static const char *pieces[] = {"PUT /q", " HTTP/1.1\r\nCont", "ent-Length: 6\r\n", "\r",
+    static const char *pieces[] = {"PUT /q", " HTTP/1.1\r\nHost: t\r\nCont", "ent-Length: 6\r\n", "\r",
                                    "\nab", "cd", "ef"};
 
     fx_open(&f, NULL);
@@ -360,7 +360,7 @@ chunked_body(void **state)
     struct fx f;
 
     fx_open(&f, NULL);
-    cli_send(&f, "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    cli_send(&f, "POST /c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
                  "5\r\nhello\r\n");
     pump_for(&f, 5);
     assert_int_equal(f.n_seen, 0);
@@ -378,7 +378,7 @@ chunked_over_limit_413(void **state)
     struct fx f;
     struct http_limits lim = {MAX_HEAD, 10, 0, 0};
     fx_open(&f, &lim);
-    cli_send(&f, "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    cli_send(&f, "POST /c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
                  "6\r\nabcdef\r\n6\r\nghijkl\r\n");
     expect_refusal(&f, 413, "payload_too_large");
     fx_close(&f);
@@ -409,7 +409,7 @@ pipelined_answered_in_order(void **state)
 
     fx_open(&f, NULL);
     f.defer = true;
-    cli_send(&f, "GET /first HTTP/1.1\r\n\r\nGET /second HTTP/1.1\r\n\r\n");
+    cli_send(&f, "GET /first HTTP/1.1\r\nHost: t\r\n\r\nGET /second HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_true(pump(&f, one_request));
     pump_for(&f, 10);
     assert_int_equal(f.n_seen, 1); /* the second waits for the first's answer */
@@ -432,8 +432,8 @@ pipelined_answered_at_once(void **state)
     struct fx f;
 
     fx_open(&f, NULL);
-    cli_send(&f, "GET /a HTTP/1.1\r\n\r\nPOST /b HTTP/1.1\r\nContent-Length: 2\r\n\r\nxy"
-                 "GET /c HTTP/1.1\r\nConnection: close\r\n\r\nGET /never HTTP/1.1\r\n\r\n");
+    cli_send(&f, "GET /a HTTP/1.1\r\nHost: t\r\n\r\nPOST /b HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nxy"
+                 "GET /c HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\nGET /never HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_true(pump(&f, got_eof));
     assert_int_equal(f.n_seen, 3);
     assert_int_equal(n_responses(&f), 3);
@@ -450,7 +450,7 @@ deferred_response(void **state)
 
     fx_open(&f, NULL);
     f.defer = true;
-    cli_send(&f, "HEAD /later HTTP/1.1\r\n\r\n");
+    cli_send(&f, "HEAD /later HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_true(pump(&f, one_request));
     pump_for(&f, 10);
     assert_int_equal(f.rx.len, 0);
@@ -471,7 +471,7 @@ expect_100_continue(void **state)
     char body[5000];
 
     fx_open(&f, NULL);
-    cli_send(&f, "POST /big HTTP/1.1\r\nContent-Length: 4999\r\nExpect: 100-Continue\r\n\r\n");
+    cli_send(&f, "POST /big HTTP/1.1\r\nHost: t\r\nContent-Length: 4999\r\nExpect: 100-Continue\r\n\r\n");
     assert_true(pump(&f, got_continue));
     assert_string_equal(rx(&f), "HTTP/1.1 100 Continue\r\n\r\n");
     assert_int_equal(f.n_seen, 0);
@@ -491,7 +491,7 @@ huge_content_length_413_at_once(void **state)
 
     fx_open(&f, NULL);
     /* no body sent: the answer must not wait for it */
-    cli_send(&f, "POST /big HTTP/1.1\r\nContent-Length: 1000000000\r\n"
+    cli_send(&f, "POST /big HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000000\r\n"
                  "Expect: 100-continue\r\n\r\n");
     expect_refusal(&f, 413, "payload_too_large");
     assert_null(strstr(rx(&f), "100 Continue"));
@@ -505,7 +505,7 @@ head_over_limit_431(void **state)
     char big[MAX_HEAD + 64];
 
     fx_open(&f, NULL);
-    cli_send(&f, "GET / HTTP/1.1\r\nX-Big: ");
+    cli_send(&f, "GET / HTTP/1.1\r\nHost: t\r\nX-Big: ");
     memset(big, 'a', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
     cli_send(&f, big); /* the head never ends: refused as soon as it passes the limit */
@@ -518,7 +518,7 @@ head_at_limit_accepted(void **state)
 {
     struct fx f;
     char req[MAX_HEAD + 1];
-    const char *start = "GET / HTTP/1.1\r\nX-Pad: ";
+    const char *start = "GET / HTTP/1.1\r\nHost: t\r\nX-Pad: ";
     size_t n = strlen(start);
 
     fx_open(&f, NULL);
@@ -547,11 +547,14 @@ static void
 bad_escapes_400(void **state)
 {
     static const char *reqs[] = {
-        "GET /a%zz HTTP/1.1\r\n\r\n",
-        "GET /a%4 HTTP/1.1\r\n\r\n",
-        "GET /a%00b HTTP/1.1\r\n\r\n",
-        "GET / HTTP/1.1\r\nAuthorization: a\r\nAuthorization: b\r\n\r\n",
-        "GET / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "GET /a%zz HTTP/1.1\r\nHost: t\r\n\r\n",
+        "GET /a%4 HTTP/1.1\r\nHost: t\r\n\r\n",
+        "GET /a%00b HTTP/1.1\r\nHost: t\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: t\r\nAuthorization: a\r\nAuthorization: b\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+        /* RFC 9112 3.2: HTTP/1.1 needs exactly one Host (HTTP/1.0 may omit it) */
+        "GET / HTTP/1.1\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n",
     };
 
     for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
@@ -580,7 +583,7 @@ connection_close_honoured(void **state)
     struct fx f;
 
     fx_open(&f, NULL);
-    cli_send(&f, "GET /bye HTTP/1.1\r\nConnection: Close\r\n\r\n");
+    cli_send(&f, "GET /bye HTTP/1.1\r\nHost: t\r\nConnection: Close\r\n\r\n");
     assert_true(pump(&f, got_eof));
     assert_int_equal(n_responses(&f), 1);
     assert_non_null(strstr(rx(&f), "\r\nConnection: close\r\n"));
@@ -597,7 +600,7 @@ big_answer_then_close_arrives_whole(void **state)
     fx_open(&f, NULL);
     f.defer = true;
     memset(big, 'z', len);
-    cli_send(&f, "GET /big HTTP/1.1\r\nConnection: close\r\n\r\n");
+    cli_send(&f, "GET /big HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
     assert_true(pump(&f, one_request));
     http_respond(f.pending[0], 200, "application/octet-stream", big, len, NULL);
     free(big);
@@ -637,7 +640,7 @@ peer_gone_while_pending(void **state)
 
     fx_open(&f, NULL);
     f.defer = true;
-    cli_send(&f, "GET /slow HTTP/1.1\r\n\r\nGET /queued HTTP/1.1\r\n\r\n");
+    cli_send(&f, "GET /slow HTTP/1.1\r\nHost: t\r\n\r\nGET /queued HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_true(pump(&f, one_request));
     shutdown(f.cli, SHUT_RDWR);
     pump_for(&f, 20);
@@ -655,7 +658,7 @@ server_freed_with_exchange_pending(void **state)
 
     fx_open(&f, NULL);
     f.defer = true;
-    cli_send(&f, "GET /slow HTTP/1.1\r\n\r\nGET /half HTTP/1.1\r\nHo");
+    cli_send(&f, "GET /slow HTTP/1.1\r\nHost: t\r\n\r\nGET /half HTTP/1.1\r\nHost: t\r\nHo");
     assert_true(pump(&f, one_request));
     fx_close(&f); /* frees the unanswered exchange; ASan finds any leak */
 }
@@ -669,7 +672,7 @@ idle_timeout(void **state)
     fx_open(&f, &lim);
     f.defer = true;
     /* a request with the handler is not idle, however long it takes */
-    cli_send(&f, "GET /wait HTTP/1.1\r\n\r\n");
+    cli_send(&f, "GET /wait HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_true(pump(&f, one_request));
     pump_for(&f, 250);
     assert_false(f.eof);
@@ -701,14 +704,14 @@ head_check_refuses_before_the_body(void **state)
 
     fx_open(&f, NULL);
     http_server_set_head_check(f.s, need_auth);
-    cli_send(&f, "POST /p HTTP/1.1\r\nContent-Length: 60000\r\n\r\n");
+    cli_send(&f, "POST /p HTTP/1.1\r\nHost: t\r\nContent-Length: 60000\r\n\r\n");
     expect_refusal(&f, 401, "unauthorized");
     assert_non_null(strstr(rx(&f), "WWW-Authenticate: Bearer\r\n"));
     fx_close(&f);
 
     fx_open(&f, NULL);
     http_server_set_head_check(f.s, need_auth);
-    cli_send(&f, "POST /p HTTP/1.1\r\nAuthorization: Bearer ok\r\nContent-Length: 2\r\n\r\nhi");
+    cli_send(&f, "POST /p HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer ok\r\nContent-Length: 2\r\n\r\nhi");
     assert_true(pump(&f, one_response));
     assert_non_null(strstr(rx(&f), "HTTP/1.1 200 OK\r\n"));
     assert_int_equal(f.n_seen, 1);
@@ -732,7 +735,7 @@ output_limit_holds_back_requests(void **state)
     fx_open(&f, &lim);
     f.no_drain = true;
     for (int i = 0; i < 8; i++)
-        cli_send(&f, "GET /huge HTTP/1.1\r\n\r\n");
+        cli_send(&f, "GET /huge HTTP/1.1\r\nHost: t\r\n\r\n");
     pump_for(&f, 200);
     /* The socket pair takes a few answers; the rest wait for room. */
     assert_true(f.n_seen < 8);

@@ -373,12 +373,20 @@ persist_on_fence(struct hub *h, struct hub_item *it)
     if (!c || !c->fence_wait || c->state == CLIENT_CLOSING)
         return;
     c->fence_wait = false;
-    /* The owner wrote an entry for each delivery that arrived without one: their batch is
-     * the current one or an earlier one still held for. */
-    if (store_batch_ops(h->batch))
-        persist_hold(c);
-    else if (!c->hold_first)
+    /* The owner wrote an entry for each delivery that arrived without one, in the current
+     * batch or in one submitted since the CONNECT (the CONNECT's own may have committed and
+     * released the hold already): wait for the newest batch this hub has written. */
+    uint64_t newest = store_batch_ops(h->batch) ? h->batch_gen : h->batch_gen - 1;
+    if (newest > h->done_gen) {
+        if (!c->hold_first) {
+            c->hold_first = h->done_gen + 1;
+            list_push(&h->held, &c->held_link);
+        }
+        if (c->hold_last < newest)
+            c->hold_last = newest;
+    } else if (!c->hold_first) {
         conn_hold(c->conn, false);
+    }
 }
 
 void

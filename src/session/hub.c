@@ -471,8 +471,8 @@ hub_tick(void *hub)
     overload_sample(h);
     persist_tick(h);
     if (h->now >= h->next_retain_sweep) {
-        /* A full pass over the retained store, so it runs rarely; delivery checks expiry
-         * anyway. */
+        /* Pops only the expired messages (retain.c keeps them in a heap); every 10 s is
+         * enough since delivery checks expiry anyway. */
         h->next_retain_sweep = h->now + 10000u;
         pthread_mutex_lock(&hs->retained_lock);
         retain_expire(&hs->retained, h->now);

@@ -13,6 +13,7 @@
 
 #include "api/api.h"
 #include "auth/auth.h"
+#include "base/map.h"
 #include "base/log.h"
 #include "base/memstat.h"
 #include "base/xalloc.h"
@@ -426,6 +427,7 @@ main(int argc, char **argv)
     bool verbose = false;
     sigset_t mask;
 
+    map_key_random(); /* before any map holds an entry */
     if (argc > 1 && strcmp(argv[1], "passwd") == 0)
         return cli_passwd(argc - 1, argv + 1);
     while ((opt = getopt(argc, argv, "c:p:vh")) != -1) {

@@ -19,6 +19,7 @@
 
 #include "auth/internal.h"
 #include "auth/token.h"
+#include "base/hash.h"
 #include "base/xalloc.h"
 #include "mqtt/rc.h"
 
@@ -300,7 +301,7 @@ fail_delay_ms(const struct config *cfg, uint32_t fails)
 static struct fail_entry *
 fail_find(struct auth *a, const char *addr, bool make)
 {
-    size_t h = (size_t)map_hash(slice_cstr(addr));
+    size_t h = (size_t)hash_fixed(addr, strlen(addr));
     struct fail_entry *free_slot = NULL, *oldest = NULL;
 
     for (size_t i = 0; i < FAIL_PROBE; i++) {

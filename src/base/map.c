@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
 #include "base/xalloc.h"
 
 void
@@ -23,25 +24,19 @@ map_fini(struct map *m)
     map_init(m);
 }
 
-uint64_t
-map_hash(struct slice key)
-{
-    /* FNV-1a over 8-byte words, then a final avalanche; keys here are short ids and topics. */
-    uint64_t h = 0xcbf29ce484222325ull ^ key.len;
-    size_t i = 0;
+/* One key for every map of the process: per map it would cost 16 bytes in every session. */
+static uint64_t map_key[2] = {0x70657472656c2d6dull, 0x61702d6b65792d30ull};
 
-    for (; i + 8 <= key.len; i += 8) {
-        uint64_t w;
-        memcpy(&w, key.p + i, 8);
-        h = (h ^ w) * 0x100000001b3ull;
-        h ^= h >> 29;
-    }
-    for (; i < key.len; i++)
-        h = (h ^ key.p[i]) * 0x100000001b3ull;
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    return h;
+void
+map_key_random(void)
+{
+    hash_key_random(map_key);
+}
+
+static uint32_t
+slot_hash(struct slice key)
+{
+    return (uint32_t)hash_keyed(map_key, key.p, key.len);
 }
 
 static size_t
@@ -65,7 +60,7 @@ map_get(const struct map *m, struct slice key)
 {
     if (m->n == 0)
         return NULL;
-    return m->slots[find_slot(m, key.p, key.len, (uint32_t)map_hash(key))].val;
+    return m->slots[find_slot(m, key.p, key.len, slot_hash(key))].val;
 }
 
 static void
@@ -88,7 +83,7 @@ map_put(struct map *m, struct slice key, void *val)
 {
     if ((m->n + 1) * 4 > m->cap * 3)
         grow(m);
-    uint32_t h = (uint32_t)map_hash(key);
+    uint32_t h = slot_hash(key);
     size_t i = find_slot(m, key.p, key.len, h);
     void *old = m->slots[i].val;
 
@@ -104,7 +99,7 @@ map_del(struct map *m, struct slice key)
     if (m->n == 0)
         return NULL;
     size_t mask = m->cap - 1;
-    size_t i = find_slot(m, key.p, key.len, (uint32_t)map_hash(key));
+    size_t i = find_slot(m, key.p, key.len, slot_hash(key));
     void *old = m->slots[i].val;
 
     if (!old)

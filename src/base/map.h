@@ -17,7 +17,7 @@
 struct map_entry {
     const uint8_t *key;
     uint32_t key_len;
-    uint32_t hash;       /* the low half of map_hash(key) */
+    uint32_t hash;       /* the keyed hash of the key (map_key_random) */
     void *val;           /* NULL marks an empty slot */
 };
 
@@ -30,7 +30,11 @@ struct map {
 void map_init(struct map *m);
 void map_fini(struct map *m);
 
-uint64_t map_hash(struct slice key);
+/* Slots are placed by a keyed hash (base/hash.h), so clients cannot choose keys that collide.
+ * Call once at start-up, before any map holds an entry (the key is shared by all maps and the
+ * entries keep their hash): afterwards the key is random. Without the call it is fixed, which
+ * keeps unit tests and fuzzers reproducible. */
+void map_key_random(void);
 
 /* The value stored under `key`, or NULL. */
 void *map_get(const struct map *m, struct slice key);

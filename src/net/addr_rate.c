@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/map.h"
+#include "base/hash.h"
 #include "base/xalloc.h"
 
 #define SHARDS 16
@@ -93,7 +93,7 @@ addr_rate_allow(struct addr_rate *r, const char *peer, uint64_t now)
 {
     char addr[ADDR_MAX];
     size_t len = peer_address(peer, addr);
-    uint64_t h = map_hash(slice_make(addr, len));
+    uint64_t h = hash_fixed(addr, len);
     struct shard *sh = &r->shards[h % SHARDS];
     size_t at = (size_t)(h >> 32);
     struct bucket *b = NULL, *idle = NULL, *oldest = NULL;

@@ -15,7 +15,7 @@
  * topic offset of a level can be found again by scanning back to the previous '/'. So it needs
  * O(1) memory whatever the depth of the topic or of the trie, and never allocates.
  *
- * Level and group-name hashes are keyed per trie from getentropy(), so clients cannot pick
+ * Level and group-name hashes are keyed per trie (a random SipHash key), so clients cannot pick
  * names that collide on purpose and turn lookups linear.
  */
 #include "route/trie.h"
@@ -25,8 +25,8 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
+#include "base/hash.h"
 #include "base/xalloc.h"
 #include "mqtt/topic.h"
 #include "route/trie_internal.h"
@@ -285,11 +285,7 @@ struct trie *
 trie_new(void)
 {
     struct trie *t = xcalloc(1, sizeof(*t));
-    if (getentropy(t->seed, sizeof(t->seed)) != 0) {
-        /* No entropy source: fall back to what address randomisation gives. */
-        t->seed[0] = (uint64_t)(uintptr_t)t ^ 0x9e3779b97f4a7c15ull;
-        t->seed[1] = (uint64_t)(uintptr_t)&t ^ (uint64_t)(uintptr_t)trie_new;
-    }
+    hash_key_random(t->seed);
     t->root = node_new(NULL, NULL, 0, 0);
     t->n_nodes = 1;
     return t;

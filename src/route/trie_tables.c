@@ -7,50 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
 #include "base/xalloc.h"
 #include "route/trie_internal.h"
 
-/* ---- hashing: SipHash-1-3, keyed per trie ---- */
-
-static inline uint64_t
-rotl(uint64_t x, int b)
-{
-    return (x << b) | (x >> (64 - b));
-}
-
-static inline void
-sip_round(uint64_t v[4])
-{
-    v[0] += v[1], v[1] = rotl(v[1], 13), v[1] ^= v[0], v[0] = rotl(v[0], 32);
-    v[2] += v[3], v[3] = rotl(v[3], 16), v[3] ^= v[2];
-    v[0] += v[3], v[3] = rotl(v[3], 21), v[3] ^= v[0];
-    v[2] += v[1], v[1] = rotl(v[1], 17), v[1] ^= v[2], v[2] = rotl(v[2], 32);
-}
+/* ---- hashing: SipHash-1-3 (base/hash.h), keyed per trie ---- */
 
 uint32_t
 trie_hash_bytes(const uint64_t seed[2], const uint8_t *p, size_t len)
 {
-    uint64_t v[4] = {seed[0] ^ 0x736f6d6570736575ull, seed[1] ^ 0x646f72616e646f6dull,
-                     seed[0] ^ 0x6c7967656e657261ull, seed[1] ^ 0x7465646279746573ull};
-    size_t i = 0;
-    for (; i + 8 <= len; i += 8) {
-        uint64_t m;
-        memcpy(&m, p + i, 8);
-        v[3] ^= m;
-        sip_round(v);
-        v[0] ^= m;
-    }
-    uint64_t last = (uint64_t)len << 56;
-    for (size_t j = 0; i + j < len; j++)
-        last |= (uint64_t)p[i + j] << (8 * j);
-    v[3] ^= last;
-    sip_round(v);
-    v[0] ^= last;
-    v[2] ^= 0xff;
-    sip_round(v);
-    sip_round(v);
-    sip_round(v);
-    uint64_t h = v[0] ^ v[1] ^ v[2] ^ v[3];
+    uint64_t h = hash_keyed(seed, p, len);
     return (uint32_t)(h ^ (h >> 32));
 }
 

@@ -29,8 +29,8 @@ WORKERS = [1, 2]
 _M64 = (1 << 64) - 1
 
 
-def map_hash(key):
-    """map_hash() of src/base/map.c (FNV-1a over little-endian 8-byte words, then a mix)."""
+def hash_fixed(key):
+    """hash_fixed() of src/base/hash.c (FNV-1a over little-endian 8-byte words, then a mix)."""
     h = (0xCBF29CE484222325 ^ len(key)) & _M64
     i = 0
     while i + 8 <= len(key):
@@ -44,14 +44,14 @@ def map_hash(key):
     return h ^ (h >> 33)
 
 
-# Values printed by the C map_hash: if it changes, owner_of must follow.
-assert map_hash(b"slow-pub") == 15145049186344098179
-assert map_hash(b"abcdefghijklmnopq") == 11064456238532617293
+# Values printed by the C hash_fixed: if it changes, owner_of must follow.
+assert hash_fixed(b"slow-pub") == 15145049186344098179
+assert hash_fixed(b"abcdefghijklmnopq") == 11064456238532617293
 
 
 def owner_of(client_id, workers):
     """The worker that owns sessions with this client ID (hub_owner)."""
-    return (map_hash(client_id.encode()) >> 32) % workers
+    return (hash_fixed(client_id.encode()) >> 32) % workers
 
 
 def pick_id(prefix, worker, workers):

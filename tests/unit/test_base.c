@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "base/buf.h"
+#include "base/hash.h"
 #include "base/list.h"
 #include "base/map.h"
 
@@ -25,6 +26,7 @@ map_matches_a_model_under_churn(void **state)
     struct map m;
     unsigned seed = 12345;
 
+    memset(present, 0, sizeof(present)); /* the test runs twice (map_works_under_a_random_key) */
     map_init(&m);
     for (int i = 0; i < N_KEYS; i++)
         snprintf(keys[i], sizeof(keys[i]), "client-%d", i);
@@ -69,6 +71,54 @@ map_empty_key_and_binary_keys(void **state)
     assert_string_equal(map_get(&m, slice_make(bin, 3)), "bin");
     assert_null(map_get(&m, SLICE("a")));
     map_fini(&m);
+}
+
+/* tests/integration/test_slow_consumers.py computes which worker owns a client ID with the
+ * same function: these are the values it checks too. */
+static void
+hash_fixed_is_the_same_in_every_run(void **state)
+{
+    assert_true(hash_fixed("slow-pub", 8) == 15145049186344098179ull);
+    assert_true(hash_fixed("abcdefghijklmnopq", 17) == 11064456238532617293ull);
+}
+
+/* What the keyed hash is for: keys found to share a slot under one key (as a client could
+ * find them offline against a fixed hash) spread out under another. */
+static void
+hash_keyed_spreads_keys_chosen_against_another_key(void **state)
+{
+    enum { SLOTS = 1024, WANT = 64 };
+    uint64_t k1[2] = {1, 2}, k2[2];
+    static char found[WANT][24];
+    int n = 0;
+
+    for (unsigned i = 0; n < WANT && i < 10000000u; i++) {
+        char id[24];
+        int len = snprintf(id, sizeof(id), "evil-%u", i);
+        if ((hash_keyed(k1, id, (size_t)len) & (SLOTS - 1)) == 7)
+            memcpy(found[n++], id, sizeof(id));
+    }
+    assert_int_equal(n, WANT);
+    hash_key_random(k2);
+    assert_true(k2[0] != k1[0] || k2[1] != k1[1]);
+    int count[SLOTS] = {0}, worst = 0;
+    for (int i = 0; i < WANT; i++) {
+        uint64_t h = hash_keyed(k2, found[i], strlen(found[i]));
+        int c = ++count[h & (SLOTS - 1)];
+        worst = c > worst ? c : worst;
+        assert_true(h == hash_keyed(k2, found[i], strlen(found[i]))); /* deterministic */
+    }
+    /* 64 random keys in 1024 slots put 5 in one slot about once in 150 000 runs */
+    assert_true(worst <= 4);
+}
+
+/* The maps keep working once their key is random (it must be set before any entry exists). */
+static void
+map_works_under_a_random_key(void **state)
+{
+    map_key_random();
+    map_matches_a_model_under_churn(state);
+    map_empty_key_and_binary_keys(state);
 }
 
 static void
@@ -150,6 +200,9 @@ main(void)
         cmocka_unit_test(buf_appends_and_consumes),
         cmocka_unit_test(buf_fit_gives_back_room_around_small_contents),
         cmocka_unit_test(list_keeps_order),
+        cmocka_unit_test(hash_fixed_is_the_same_in_every_run),
+        cmocka_unit_test(hash_keyed_spreads_keys_chosen_against_another_key),
+        cmocka_unit_test(map_works_under_a_random_key), /* last: it changes the maps' key */
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -164,3 +164,64 @@ def test_expiry_counts_from_the_disconnect_after_a_delayed_will(broker, tmp_path
         "session still present %.1f s after its client left (expiry 6 s)"
         % (time.monotonic() - gone))
     c.close()
+
+
+def test_clean_start_leaves_no_message_of_the_old_session(broker, tmp_path):
+    """A persistent session (owned by worker 1) subscribed to a topic that worker 0 streams
+    QoS 1 to is replaced by a CONNECT with Clean Start and an expiry: the new session has no
+    subscription and nothing queued [MQTT-3.1.2-4]. The broker is SIGKILLed as soon as the
+    CONNACK arrives. Worker 0 may still write queue entries for the old session (keyed by the
+    same client ID) until it has seen the session end; after the restart none of them may
+    show up in the new session.
+
+    The deletion of the old session's queue leaves LMDB's file ending before its last (free)
+    pages; the restart once refused such a store as truncated in every round (store/env.c,
+    tail_is_free)."""
+    data, port = tmp_path / "data", free_port()
+    conf = ("persistence true", "persistence_location %s" % data, "workers 2",
+            "max_queued_messages 0", "persistence_sync always")
+    sub_id = pick_id("clean-sub", 1, 2)
+    for rnd in range(4):
+        shutil.rmtree(data, ignore_errors=True)
+        b = broker(*conf, port=port)
+        s = RawClient(port, 5)
+        s.connect(sub_id, clean=False, props={rm.SESSION_EXPIRY_INTERVAL: 3600})
+        s.subscribe(("clean/t", rm.sub_opts(qos=1)))
+        s.disconnect()
+        acked, stop = [], threading.Event()
+
+        def publish():
+            try:
+                p = RawClient(port, 5)
+                p.connect(pick_id("clean-pub", 0, 2))
+                i = 0
+                while not stop.is_set() and i < 200000:
+                    p.send(b"".join(rm.publish("clean/t", b"%d" % (i + k), qos=1,
+                                               pid=(i + k) % 60000 + 1)
+                                    for k in range(1, WINDOW + 1)))
+                    for _ in range(WINDOW):
+                        p.recv_until(rm.PUBACK)
+                        acked.append(1)
+                    i += WINDOW
+            except (rm.Closed, rm.Timeout, OSError):
+                pass
+        th = threading.Thread(target=publish)
+        th.start()
+        wait_for(lambda: len(acked) > 2000, timeout=scaled(10), what="traffic")
+        fresh = RawClient(port, 5)
+        fresh.send(rm.connect(sub_id, clean=True, props={rm.SESSION_EXPIRY_INTERVAL: 3600}))
+        _, ack = _first_connack([fresh], scaled(10))
+        b.kill()
+        assert ack.rc == 0 and not ack.session_present
+        stop.set()
+        th.join(timeout=scaled(20))
+        fresh.close()
+        b = broker(*conf, port=port)
+        s = RawClient(port, 5)
+        assert s.connect(sub_id, clean=False,
+                         props={rm.SESSION_EXPIRY_INTERVAL: 3600}).session_present
+        stray = drain_publishes(s, window=scaled(1))
+        s.close()
+        assert not stray, "round %d: %d messages of the old session delivered, e.g. %r" % (
+            rnd, len(stray), stray[0].payload)
+        b.kill()

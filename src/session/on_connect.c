@@ -327,8 +327,11 @@ on_connect(struct client *c, uint8_t flags, struct slice body)
     if (persist_ops(h) != ops)
         persist_hold(c);
     /* Other hubs may have read the old `durable` flag for messages still on their way here:
-     * the CONNACK waits until those have arrived and their entries have committed. */
-    if (present && !was_durable && persist_sess(s))
+     * the CONNACK waits until those have arrived and their entries have committed. That
+     * holds too when an earlier CONNECT made the session durable and its fence is still
+     * out (fence_acks): this one took the session over, or it went offline, before the
+     * answers came back, and those messages may still be on their way. */
+    if (present && persist_sess(s) && (!was_durable || s->fence_acks > 0))
         persist_fence(c);
     write_connack(c, &cn, present, assigned_id, keepalive_changed, s->expiry);
     c->conn_id = atomic_fetch_add_explicit(&h->all->next_conn_id, 1, memory_order_relaxed) + 1;

@@ -111,6 +111,22 @@ put_msg(struct hub *h, struct msg *m, uint64_t *out)
     return rc;
 }
 
+/* When the session's client went away, in wall time (0 while connected). The record can be
+ * rewritten while it is offline (its delayed will fired): its expiry still counts from the
+ * disconnect, so the time is derived from what is left of it, not taken as now. */
+static int64_t
+offline_since(const struct session *s)
+{
+    if (s->client)
+        return 0;
+    int64_t now = wall_now();
+    if (s->expiry == SESS_EXPIRY_NEVER || !s->expire_at)
+        return now; /* nothing counts from it */
+    uint64_t left = s->expire_at > s->hub->now ? s->expire_at - s->hub->now : 0;
+    uint64_t total = (uint64_t)s->expiry * 1000u;
+    return now - (int64_t)((total > left ? total - left : 0) / 1000u);
+}
+
 static void
 put_session(struct session *s)
 {
@@ -118,7 +134,7 @@ put_session(struct session *s)
         .client_id = sess_key(s),
         .version = s->version,
         .expiry = s->expiry,
-        .offline_at = s->client ? 0 : wall_now(),
+        .offline_at = offline_since(s),
     };
 
     if (s->will) {

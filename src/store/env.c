@@ -343,6 +343,61 @@ store_free(struct store *s)
     free(s);
 }
 
+/* LMDB does not write a page that a transaction allocated and freed again (it goes to the
+ * free list unwritten), so the file can end before the last page its meta page counts: after
+ * a SIGKILL (seen in the crash tests), or even a clean close. Such a file is sound. It is
+ * extended to cover every counted page (sparse zeros, so nothing read through the map
+ * faults) and each page that was missing must be on the free list; a file that lost pages in
+ * use was cut short. Returns true when sound (the file stays extended); otherwise the file
+ * is put back at its size. */
+static bool
+tail_is_free(struct store *s, uint64_t have, uint64_t need, uint64_t psize)
+{
+    uint64_t from = have / psize, n = need / psize - from, found = 0;
+    int fd = open(s->data_path, O_RDWR | O_CLOEXEC);
+    uint8_t *seen = NULL;
+    MDB_txn *txn = NULL;
+    MDB_cursor *c;
+    MDB_val key, val;
+
+    if (fd < 0)
+        return false;
+    if (ftruncate(fd, (off_t)need) != 0)
+        goto out;
+    seen = xcalloc(n / 8 + 1, 1);
+    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0 ||
+        mdb_cursor_open(txn, 0 /* the free list */, &c) != 0)
+        goto out;
+    /* Each record: a count, then that many page numbers (LMDB's ID list, size_t words). */
+    while (mdb_cursor_get(c, &key, &val, MDB_NEXT) == 0) {
+        size_t cnt, pg;
+        if (val.mv_size < sizeof(cnt))
+            break;
+        memcpy(&cnt, val.mv_data, sizeof(cnt));
+        if (cnt > val.mv_size / sizeof(pg) - 1)
+            break;
+        for (size_t i = 1; i <= cnt; i++) {
+            memcpy(&pg, (const char *)val.mv_data + i * sizeof(pg), sizeof(pg));
+            if (pg < from || pg - from >= n)
+                continue;
+            uint64_t k = pg - from;
+            if (!(seen[k / 8] & (1u << (k % 8)))) {
+                seen[k / 8] |= (uint8_t)(1u << (k % 8));
+                found++;
+            }
+        }
+    }
+    mdb_cursor_close(c);
+out:
+    if (txn)
+        mdb_txn_abort(txn);
+    free(seen);
+    if (found != n && ftruncate(fd, (off_t)have) != 0)
+        log_error("store cannot restore the size of %s: %s", s->data_path, strerror(errno));
+    close(fd);
+    return found == n;
+}
+
 /* The environment: map size, flags, and the checks LMDB does not do. */
 static int
 env_open(struct store *s, const struct store_options *opt, char *err, size_t err_len)
@@ -382,10 +437,14 @@ env_open(struct store *s, const struct store_options *opt, char *err, size_t err
         return fail(err, err_len, -errno, "%s: %s", s->data_path, strerror(errno));
     /* Pages past the end of the file would fault (SIGBUS) when read through the map. */
     uint64_t need = ((uint64_t)info.me_last_pgno + 1) * est.ms_psize;
-    if ((uint64_t)st.st_size < need)
-        return fail(err, err_len, -EUCLEAN,
-                    "%s: truncated: %" PRIu64 " bytes, its pages need %" PRIu64, s->data_path,
-                    (uint64_t)st.st_size, need);
+    if ((uint64_t)st.st_size < need) {
+        if (!tail_is_free(s, (uint64_t)st.st_size, need, est.ms_psize))
+            return fail(err, err_len, -EUCLEAN,
+                        "%s: truncated: %" PRIu64 " bytes, its pages need %" PRIu64,
+                        s->data_path, (uint64_t)st.st_size, need);
+        log_info("store %s ended at %" PRIu64 " bytes before its last free pages; extended to "
+                 "%" PRIu64, s->data_path, (uint64_t)st.st_size, need);
+    }
     if (mdb_env_get_maxkeysize(s->env) < (int)KEY_MAX)
         return fail(err, err_len, -ENOTSUP, "%s: LMDB built with keys under %u bytes",
                     s->data_path, KEY_MAX);

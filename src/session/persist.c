@@ -524,6 +524,7 @@ struct load_ctx {
     int64_t wall;
     struct map msgs;              /* message id -> struct loaded_msg, shared by entries */
     struct msg **wills;           /* wills of sessions that expired while we were down */
+    struct slice *will_ids;       /* [n_wills]: the client ID each came from (owned bytes) */
     size_t n_wills;
     uint64_t max_seq;
 };
@@ -708,18 +709,48 @@ load_token(void *ctx, const struct store_token *r)
     return 0;
 }
 
-static void
+/* A session with a will keeps its record until the will's deliveries are in a batch with
+ * its deletion (route_expired_wills). */
+static bool
 load_expired(void *ctx, const struct store_session *r)
 {
     struct load_ctx *lc = ctx;
 
     if (!r->has_will)
-        return;
+        return false;
     struct msg *m = will_from_record(lc, r, 0);
     if (!m)
-        return;
+        return false;
     lc->wills = xrealloc(lc->wills, (lc->n_wills + 1) * sizeof(*lc->wills));
+    lc->will_ids = xrealloc(lc->will_ids, (lc->n_wills + 1) * sizeof(*lc->will_ids));
+    lc->will_ids[lc->n_wills] =
+        slice_make(xstrndup(r->client_id.p, r->client_id.len), r->client_id.len);
     lc->wills[lc->n_wills++] = m;
+    return true;
+}
+
+/* Wills of sessions that expired while the broker was down are due now [MQTT-3.1.2-8]: routed
+ * once every session and subscription is back, on hub 0, each with its session's deletion in
+ * the same batch. That batch is submitted here, before any loop runs, so it commits before
+ * anything a client does (a new session of the same ID included). */
+static void
+route_expired_wills(struct hubs *hs, struct load_ctx *lc, bool route)
+{
+    struct hub *h = hs->hubs[0];
+
+    for (size_t i = 0; i < lc->n_wills; i++) {
+        if (route) {
+            hub_route(h, NULL, lc->wills[i]);
+            check(h, store_batch_session_del(h->batch, lc->will_ids[i]),
+                  "an expired session");
+        }
+        msg_unref(lc->wills[i]);
+        free((void *)lc->will_ids[i].p);
+    }
+    free(lc->wills);
+    free(lc->will_ids);
+    if (route)
+        persist_submit(h);
 }
 
 int
@@ -780,14 +811,7 @@ hubs_open_store(struct hubs *hs, char *err, size_t err_len)
             sess_queue_trim(list_entry(it, struct session, offline_link));
         }
     }
-    /* Wills of sessions that expired while the broker was down are due now [MQTT-3.1.2-8];
-     * routed once every session and subscription is back. */
-    for (size_t i = 0; i < lc.n_wills; i++) {
-        if (rc == 0)
-            hub_route(hs->hubs[0], NULL, lc.wills[i]);
-        msg_unref(lc.wills[i]);
-    }
-    free(lc.wills);
+    route_expired_wills(hs, &lc, rc == 0);
     if (rc != 0) {
         snprintf(err, err_len, "%s: cannot load the store: %s", dir,
                  rc < 0 ? strerror(-rc) : "stopped");

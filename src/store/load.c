@@ -323,11 +323,12 @@ walk_sessions(struct walk *w)
         }
         memcpy(prefix, sc.k.mv_data, sc.k.mv_size);
         prefix[sc.k.mv_size] = 0;
-        bool expired = session_expired(w, &sess);
+        bool expired = session_expired(w, &sess), keep = false;
         if (expired) {
-            if (w->v && w->v->on_expired_session)
-                w->v->on_expired_session(w->v->ctx, &sess);
-            fix(w, FIX_DEL_SESSION, DB_SESSIONS, sc.k.mv_data, sc.k.mv_size, 0);
+            /* Kept: the broker deletes the record with its will's deliveries (store.h). */
+            keep = w->v && w->v->on_expired_session && w->v->on_expired_session(w->v->ctx, &sess);
+            if (!keep)
+                fix(w, FIX_DEL_SESSION, DB_SESSIONS, sc.k.mv_data, sc.k.mv_size, 0);
             w->st.n_expired_sessions++;
         } else {
             w->st.n_sessions++;
@@ -340,12 +341,16 @@ walk_sessions(struct walk *w)
             if ((rc = skip_orphans(w, dbs[i], c, prefix, plen)) != 0)
                 goto out;
             while (c->rc == 0 && key_has_prefix(&c->k, prefix, plen)) {
-                if (expired)
-                    rc = dbs[i] == DB_QUEUE ? drop_entry(w, c) : 0;
-                else
+                if (expired && dbs[i] == DB_QUEUE) {
+                    /* Its messages go now, whether the record stays or not. */
+                    rc = drop_entry(w, c);
+                    if (rc == 0 && keep)
+                        fix(w, FIX_DEL, DB_QUEUE, c->k.mv_data, c->k.mv_size, 0);
+                } else if (!expired) {
                     rc = dbs[i] == DB_SUBS    ? visit_sub(w, &sess, c)
                          : dbs[i] == DB_QUEUE ? visit_entry(w, &sess, c)
                                               : visit_qos2(w, &sess, c);
+                }
                 if (rc != 0)
                     goto out;
                 if ((rc = cur_next(c)) != 0)

@@ -249,9 +249,12 @@ struct store_visitor {
     int (*on_queue)(void *ctx, const struct store_qentry *e, const struct store_msg *m);
     int (*on_qos2)(void *ctx, struct slice client_id, uint16_t packet_id);
     int (*on_retained)(void *ctx, const struct store_msg *m);
-    /* A session whose expiry passed while the broker was down, just before it is purged:
-     * its will, if any, is due now [MQTT-3.1.2-8]. */
-    void (*on_expired_session)(void *ctx, const struct store_session *sess);
+    /* A session whose expiry passed while the broker was down: its will, if any, is due now
+     * [MQTT-3.1.2-8]. Its queue entries are purged. Returning true keeps its record (and its
+     * subscriptions and QoS 2 ids) for the visitor to delete with store_batch_session_del in
+     * the batch that holds the will's deliveries, so that a crash before that batch commits
+     * finds the will again; false purges it with the rest. */
+    bool (*on_expired_session)(void *ctx, const struct store_session *sess);
     /* A token that has not expired (expired ones are purged). */
     int (*on_token)(void *ctx, const struct store_token *t);
 };

@@ -370,6 +370,38 @@ def test_will_of_a_session_that_expired_while_down(broker, tmp_path):
     w.disconnect()
 
 
+def test_will_due_at_start_up_survives_a_crash_right_after(broker, tmp_path):
+    """A session that expired while the broker was down has its will published at start-up
+    [MQTT-3.1.2-8]. The broker is SIGKILLed as soon as it accepts connections, which may be
+    before the batch holding the will's delivery has committed: the expired session's record
+    (with its will) must still be there then, so the next start publishes the will again.
+    Before, the record was purged by the load itself and the will was lost in that window."""
+    data, port = tmp_path / "data", free_port()
+    conf = ("persistence_sync always",)
+    for rnd in range(3):
+        shutil.rmtree(data, ignore_errors=True)
+        b = _start(broker, data, port, *conf)
+        w = _persistent(port, "watch")
+        w.subscribe(("wills/#", rm.sub_opts(qos=1)))
+        w.disconnect()
+        c = RawClient(port, 5)
+        c.connect("dies", clean=False, props={rm.SESSION_EXPIRY_INTERVAL: 1},
+                  will={"topic": "wills/dies", "payload": b"gone %d" % rnd, "qos": 1,
+                        "props": {rm.WILL_DELAY_INTERVAL: 600}})
+        c.close()  # no DISCONNECT: the will stays pending, for 600 s
+        time.sleep(scaled(0.5))  # the broker sees the close and commits the offline record
+        b.kill()
+        time.sleep(1.5)  # the session expires while the broker is down
+        b = _start(broker, data, port, *conf)
+        b.kill()  # at once: its first batch may not have committed
+        b = _start(broker, data, port, *conf)
+        w = _persistent(port, "watch", expect_present=1)
+        got = [m.payload for m in drain_publishes(w, window=1.0)]
+        assert got == [b"gone %d" % rnd], "round %d: %r" % (rnd, got)
+        w.disconnect()
+        b.stop()
+
+
 def _damage(data):
     f = data / "data.mdb"
     with open(f, "r+b") as fh:

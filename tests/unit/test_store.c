@@ -100,6 +100,7 @@ struct vlog {
     size_t len;
     size_t cap;
     struct store_visitor v;
+    bool keep_expired;   /* on_expired_session keeps a session with a will, as the broker does */
 };
 
 static void __attribute__((format(printf, 2, 3)))
@@ -227,7 +228,7 @@ v_retained(void *ctx, const struct store_msg *m)
     return 0;
 }
 
-static void
+static bool
 v_expired(void *ctx, const struct store_session *s)
 {
     struct vlog *l = ctx;
@@ -239,6 +240,7 @@ v_expired(void *ctx, const struct store_session *s)
         ls(l, s->will_topic);
     }
     lf(l, "\n");
+    return l->keep_expired && s->has_will;
 }
 
 static int
@@ -270,13 +272,20 @@ vlog_init(struct vlog *l)
 
 /* Load the store into a fresh log (freed by the caller). */
 static char *
-load_text(struct store *s, struct store_load_stats *st)
+load_text_keeping(struct store *s, struct store_load_stats *st, bool keep_expired)
 {
     struct vlog l;
 
     vlog_init(&l);
+    l.keep_expired = keep_expired;
     assert_int_equal(store_load(s, &l.v, st), 0);
     return l.text;
+}
+
+static char *
+load_text(struct store *s, struct store_load_stats *st)
+{
+    return load_text_keeping(s, st, false);
 }
 
 static void
@@ -805,6 +814,53 @@ expiry_purged_at_load(void **state)
     store_close(s);
 }
 
+/* A session that expired while the broker was down and has a will: the visitor may keep its
+ * record (the broker deletes it in the batch holding the will's deliveries), so a crash before
+ * that batch commits finds the will again at the next start. Its queue entries go at once. */
+static void
+expired_session_with_will_kept_until_its_batch(void **state)
+{
+    struct tctx *t = *state;
+    struct store_options o = opts(t);
+    struct store *s = open_ok(&o);
+    struct store_batch *b = store_batch_new(s);
+    struct store_session gone = {.client_id = S("gone"), .version = 5, .expiry = 100,
+                                 .offline_at = 1000, .has_will = true, .will_topic = S("w"),
+                                 .will_payload = S("bye")};
+    struct store_sub sub = {.client_id = S("gone"), .filter = S("x")};
+
+    assert_int_equal(store_batch_session_put(b, &gone), 0);
+    assert_int_equal(store_batch_sub_put(b, &sub), 0);
+    put_msg(b, 1, "t", "queued");
+    add_entry(b, "gone", 1, 1);
+    assert_int_equal(submit_wait(s, b), 0);
+    store_close(s);
+
+    t->wall = 2000;
+    struct store_load_stats st;
+    for (int crash = 0; crash < 2; crash++) { /* each time as if the broker died right after */
+        s = open_ok(&o);
+        char *text = load_text_keeping(s, &st, true);
+        expect_text(text, "X gone will=w\n");
+        free(text);
+        assert_int_equal(st.n_expired_sessions, 1);
+        expect_consistent(s, 0, 0); /* the entry and its message went with the first load */
+        store_close(s);
+    }
+
+    s = open_ok(&o);
+    b = store_batch_new(s);
+    assert_int_equal(store_batch_session_del(b, S("gone")), 0);
+    assert_int_equal(submit_wait(s, b), 0);
+    store_close(s);
+    s = open_ok(&o);
+    char *text = load_text_keeping(s, &st, true);
+    expect_text(text, "");
+    free(text);
+    assert_int_equal(st.n_expired_sessions + st.n_sessions + st.n_subs, 0);
+    store_close(s);
+}
+
 /* Tokens: keyed by their hash, replaced, deleted, purged at load once expired; a store made
  * before the tokens database existed gets one when it opens. */
 static void
@@ -1181,6 +1237,8 @@ main(void)
         cmocka_unit_test_setup_teardown(failed_batch_changes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(builders_refuse_bad_arguments, setup, teardown),
         cmocka_unit_test_setup_teardown(expiry_purged_at_load, setup, teardown),
+        cmocka_unit_test_setup_teardown(expired_session_with_will_kept_until_its_batch, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(tokens_round_trip_and_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(orphans_repaired_at_load, setup, teardown),
         cmocka_unit_test_setup_teardown(format_version_mismatch_refused, setup, teardown),

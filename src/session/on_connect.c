@@ -160,13 +160,14 @@ take_client_limits(struct client *c, const struct mqtt_connect *cn)
 
 /* Find, take over or create the session for `id`. Sets *present. */
 static struct session *
-attach_session(struct client *c, struct slice id, const struct mqtt_connect *cn, bool *present)
+attach_session(struct client *c, struct slice id, const struct mqtt_connect *cn, bool *present,
+               bool *replaced)
 {
     struct hub *h = c->hub;
     struct session *s = sess_find(h, id);
 
     assert(!s || s->hub == h); /* connections were handed to the owner of their client ID */
-    *present = false;
+    *present = *replaced = false;
     if (s && s->client) {
         /* Session takeover [MQTT-3.1.4-3]: the old connection is closed, MQTT 5 with 0x8E. */
         struct client *old = s->client;
@@ -193,6 +194,7 @@ attach_session(struct client *c, struct slice id, const struct mqtt_connect *cn,
     if (s && (cn->clean_start || s->discard)) {
         sess_destroy(s); /* [MQTT-3.1.2-4] discard the old session */
         s = NULL;
+        *replaced = true;
     }
     if (s) {
         *present = true; /* [MQTT-3.2.2-3] */
@@ -292,8 +294,8 @@ on_connect(struct client *c, uint8_t flags, struct slice body)
     }
     take_client_limits(c, &cn);
 
-    bool present;
-    struct session *s = attach_session(c, id, &cn, &present);
+    bool present, replaced;
+    struct session *s = attach_session(c, id, &cn, &present, &replaced);
     access_attach(s, ident);
     s->expiry = session_expiry(h, &cn);
     s->client = c;
@@ -330,8 +332,13 @@ on_connect(struct client *c, uint8_t flags, struct slice body)
      * the CONNACK waits until those have arrived and their entries have committed. That
      * holds too when an earlier CONNECT made the session durable and its fence is still
      * out (fence_acks): this one took the session over, or it went offline, before the
-     * answers came back, and those messages may still be on their way. */
-    if (present && persist_sess(s) && (!was_durable || s->fence_acks > 0))
+     * answers came back, and those messages may still be on their way. And when Clean Start
+     * replaced a session: entries other hubs wrote for the old one carry the same client ID,
+     * and those committing after this CONNACK's batch would be loaded into the new session
+     * after a crash; the fence makes the CONNACK wait until they have arrived here and their
+     * drops have committed. */
+    if (persist_sess(s) &&
+        ((present && (!was_durable || s->fence_acks > 0)) || replaced))
         persist_fence(c);
     write_connack(c, &cn, present, assigned_id, keepalive_changed, s->expiry);
     c->conn_id = atomic_fetch_add_explicit(&h->all->next_conn_id, 1, memory_order_relaxed) + 1;

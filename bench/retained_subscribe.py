@@ -37,31 +37,10 @@ import subprocess
 import sys
 import time
 
+# The MQTT 3.1.1 packet builders of the other durable-store tool, in this folder.
+from durable_fill import connect, pkt, publish, s16
+
 IO_TIMEOUT = 120.0
-
-
-def varint(n):
-    out = bytearray()
-    while True:
-        b = n % 128
-        n //= 128
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def pkt(ptype_flags, body):
-    return bytes([ptype_flags]) + varint(len(body)) + body
-
-
-def s16(s):
-    b = s.encode()
-    return struct.pack("!H", len(b)) + b
-
-
-def publish(topic, payload, qos=0, retain=False, pid=1):
-    body = s16(topic) + (struct.pack("!H", pid) if qos else b"") + payload
-    return pkt(0x30 | (qos << 1) | (1 if retain else 0), body)
 
 
 def subscribe(pid, topic):
@@ -75,8 +54,7 @@ class Conn:
         self.s = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT)
         self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = b""
-        self.s.sendall(pkt(0x10, s16("MQTT") + bytes([4, 0x02]) + struct.pack("!H", 600)
-                           + s16(cid)))
+        self.s.sendall(connect(cid, clean=True))
         self.wait({2: 1})
 
     def send(self, data):

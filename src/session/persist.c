@@ -334,19 +334,27 @@ persist_retained(struct hub *h, struct msg *m)
 
 /* ---- holding replies until their batch commits ---- */
 
+/* Hold c's output until batches `first` .. `last` have committed (extending a hold already
+ * in place; a failure of any of them ends the client, persist_on_done). */
+static void
+hold_through(struct client *c, uint64_t first, uint64_t last)
+{
+    if (!c->hold_first) {
+        c->hold_first = first;
+        list_push(&c->hub->held, &c->held_link);
+        conn_hold(c->conn, true);
+    }
+    if (c->hold_last < last)
+        c->hold_last = last;
+}
+
 void
 persist_hold(struct client *c)
 {
     struct hub *h = c->hub;
 
-    if (!h->batch || c->state == CLIENT_CLOSING)
-        return;
-    if (!c->hold_first) {
-        c->hold_first = h->batch_gen;
-        list_push(&h->held, &c->held_link);
-        conn_hold(c->conn, true);
-    }
-    c->hold_last = h->batch_gen;
+    if (h->batch && c->state != CLIENT_CLOSING)
+        hold_through(c, h->batch_gen, h->batch_gen);
 }
 
 void
@@ -393,16 +401,10 @@ persist_on_fence(struct hub *h, struct hub_item *it)
      * batch or in one submitted since the CONNECT (the CONNECT's own may have committed and
      * released the hold already): wait for the newest batch this hub has written. */
     uint64_t newest = store_batch_ops(h->batch) ? h->batch_gen : h->batch_gen - 1;
-    if (newest > h->done_gen) {
-        if (!c->hold_first) {
-            c->hold_first = h->done_gen + 1;
-            list_push(&h->held, &c->held_link);
-        }
-        if (c->hold_last < newest)
-            c->hold_last = newest;
-    } else if (!c->hold_first) {
+    if (newest > h->done_gen)
+        hold_through(c, h->done_gen + 1, newest);
+    else if (!c->hold_first)
         conn_hold(c->conn, false);
-    }
 }
 
 void

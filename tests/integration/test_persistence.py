@@ -655,6 +655,37 @@ def test_retained_topic_set_by_two_workers_at_once(broker, tmp_path):
         r.close()
 
 
+def read_all(client, received):
+    """Thread body: receive PUBLISHes on `client` (acknowledging them) and append each payload
+    to `received`, until the connection ends or 10 quiet seconds pass."""
+    try:
+        while True:
+            received.append(client.recv_publish(timeout=scaled(10)).payload)
+    except (rm.Closed, rm.Timeout, OSError, AssertionError):
+        pass
+
+
+def stream_qos1(port, client_id, topic, rnd, window, limit, acked, stop):
+    """Thread body: publish QoS 1 messages b"<rnd>-<n>" in windows of `window` (sent in one
+    write, so that many deliveries are on their way at once; then their PUBACKs are read) until
+    `stop` is set, `limit` are sent or the broker goes away. Each acknowledged payload is
+    appended to `acked`."""
+    try:
+        p = RawClient(port, 5)
+        p.connect(client_id)
+        i = 0
+        while not stop.is_set() and i < limit:
+            batch = [b"%d-%d" % (rnd, i + k) for k in range(1, window + 1)]
+            p.send(b"".join(rm.publish(topic, w, qos=1, pid=(i + k) % 60000 + 1)
+                            for k, w in enumerate(batch, 1)))
+            for w in batch:
+                p.recv_until(rm.PUBACK)
+                acked.append(w)
+            i += window
+    except (rm.Closed, rm.Timeout, OSError):
+        pass
+
+
 def test_session_becoming_persistent_while_another_worker_routes_to_it(broker, tmp_path):
     """A session with expiry 0, owned by worker 1, receives a QoS 1 stream published through
     worker 0. A second connection takes it over with expiry 3600 (it becomes persistent), and
@@ -680,32 +711,11 @@ def test_session_becoming_persistent_while_another_worker_routes_to_it(broker, t
         first.connect(sub_id, props={rm.SESSION_EXPIRY_INTERVAL: 0})
         first.subscribe(("turn/t", rm.sub_opts(qos=1)))
         received, acked, stop = [], [], threading.Event()
-
-        def read_first():
-            try:
-                while True:
-                    received.append(first.recv_publish(timeout=scaled(10)).payload)
-            except (rm.Closed, rm.Timeout, OSError, AssertionError):
-                pass
-
-        def publish():
-            try:
-                p = RawClient(port, 5)
-                p.connect(pick_id("turn-pub", 0, 2))
-                i = 0
-                # Windows of 20 in flight, so that many deliveries are on their way to the
-                # owner when the session changes.
-                while not stop.is_set() and i < 20000:
-                    window = [b"%d-%d" % (rnd, i + k) for k in range(1, 21)]
-                    p.send(b"".join(rm.publish("turn/t", w, qos=1, pid=(i + k) % 60000 + 1)
-                                    for k, w in enumerate(window, 1)))
-                    for w in window:
-                        p.recv_until(rm.PUBACK)
-                        acked.append(w)
-                    i += 20
-            except (rm.Closed, rm.Timeout, OSError):
-                pass
-        threads = [threading.Thread(target=read_first), threading.Thread(target=publish)]
+        # Windows of 20 in flight, so that many deliveries are on their way to the owner when
+        # the session changes.
+        pub = (port, pick_id("turn-pub", 0, 2), "turn/t", rnd, 20, 20000, acked, stop)
+        threads = [threading.Thread(target=read_all, args=(first, received)),
+                   threading.Thread(target=stream_qos1, args=pub)]
         for th in threads:
             th.start()
         wait_for(lambda: len(acked) > 200, timeout=scaled(10), what="traffic")

@@ -11,6 +11,7 @@ import time
 import rawmqtt as rm
 from rawmqtt import RawClient, drain_publishes
 from support import free_port, scaled, wait_for
+from test_persistence import read_all, stream_qos1
 from test_slow_consumers import pick_id
 
 # QoS 1 publishes in flight at once in the fence tests: one read of the publisher's worker
@@ -77,30 +78,9 @@ def _takeovers(broker, data, port, conf, sub_id):
         first.connect(sub_id, props={rm.SESSION_EXPIRY_INTERVAL: 0})
         first.subscribe(("fence2/t", rm.sub_opts(qos=1)))
         received, acked, stop = [], [], threading.Event()
-
-        def read_first():
-            try:
-                while True:
-                    received.append(first.recv_publish(timeout=scaled(10)).payload)
-            except (rm.Closed, rm.Timeout, OSError, AssertionError):
-                pass
-
-        def publish():
-            try:
-                p = RawClient(port, 5)
-                p.connect(pick_id("fence2-pub", 0, 2))
-                i = 0
-                while not stop.is_set() and i < 200000:
-                    window = [b"%d-%d" % (rnd, i + k) for k in range(1, WINDOW + 1)]
-                    p.send(b"".join(rm.publish("fence2/t", w, qos=1, pid=(i + k) % 60000 + 1)
-                                    for k, w in enumerate(window, 1)))
-                    for w in window:
-                        p.recv_until(rm.PUBACK)
-                        acked.append(w)
-                    i += WINDOW
-            except (rm.Closed, rm.Timeout, OSError):
-                pass
-        threads = [threading.Thread(target=read_first), threading.Thread(target=publish)]
+        pub = (port, pick_id("fence2-pub", 0, 2), "fence2/t", rnd, WINDOW, 200000, acked, stop)
+        threads = [threading.Thread(target=read_all, args=(first, received)),
+                   threading.Thread(target=stream_qos1, args=pub)]
         for th in threads:
             th.start()
         wait_for(lambda: len(acked) > 200, timeout=scaled(10), what="traffic")
@@ -189,23 +169,8 @@ def test_clean_start_leaves_no_message_of_the_old_session(broker, tmp_path):
         s.subscribe(("clean/t", rm.sub_opts(qos=1)))
         s.disconnect()
         acked, stop = [], threading.Event()
-
-        def publish():
-            try:
-                p = RawClient(port, 5)
-                p.connect(pick_id("clean-pub", 0, 2))
-                i = 0
-                while not stop.is_set() and i < 200000:
-                    p.send(b"".join(rm.publish("clean/t", b"%d" % (i + k), qos=1,
-                                               pid=(i + k) % 60000 + 1)
-                                    for k in range(1, WINDOW + 1)))
-                    for _ in range(WINDOW):
-                        p.recv_until(rm.PUBACK)
-                        acked.append(1)
-                    i += WINDOW
-            except (rm.Closed, rm.Timeout, OSError):
-                pass
-        th = threading.Thread(target=publish)
+        pub = (port, pick_id("clean-pub", 0, 2), "clean/t", rnd, WINDOW, 200000, acked, stop)
+        th = threading.Thread(target=stream_qos1, args=pub)
         th.start()
         wait_for(lambda: len(acked) > 2000, timeout=scaled(10), what="traffic")
         fresh = RawClient(port, 5)
